@@ -1,0 +1,101 @@
+/*
+ * SessionService: the SessionServer wire contract.
+ *
+ * Semantics follow the ASP.NET State Server protocol (MS-ASP); see docs/PROTOCOL.md.
+ * Wire format: framed transport + binary protocol (Thrift's defaults for clients).
+ *
+ * Names, parameter orders and field ids below are fixed: clients in other languages are generated
+ * from this file. New fields, statuses and methods may be added; existing ones never change.
+ *
+ * Common rules:
+ *  - sessionId: 1..256 bytes of printable ASCII (0x21..0x7E). Anything else -> InvalidRequest.
+ *  - lockCookie: 0 means "no cookie". Cookies are per item and only increase.
+ *  - Expiry is sliding: every successful access (OK answer) restarts the item's timeout.
+ *  - version: grows with every change of the item's stored state (data, timeout, the
+ *    uninitialized flag) and never goes back, even across remove and re-create. Lock and unlock
+ *    and sliding-expiry touches do not change it.
+ *  - A lock older than the server's --max_lock_age_seconds (default 120) is dropped by the server.
+ */
+namespace cpp sessionserver.thrift
+namespace py sessionserver
+
+enum Status {
+  OK = 0,
+  NOT_FOUND = 1,
+  LOCKED = 2,
+}
+
+struct GetResult {
+  1: Status status,
+  /** OK: the item's data. */
+  2: binary data,
+  /** OK: the item's timeout in minutes. */
+  3: i32 timeoutMinutes,
+  /** OK from getExclusive: the new lock cookie. LOCKED: the holder's cookie. */
+  4: i64 lockCookie,
+  /** LOCKED: milliseconds since the holder took the lock. */
+  5: i64 lockAgeMs,
+  /** OK: true for exactly one request after an uninitialized item was created. */
+  6: bool initializeItem,
+  /** OK: the item's version. */
+  7: i64 version,
+}
+
+/** The request was malformed or out of range; nothing was changed. The message says what. */
+exception InvalidRequest {
+  1: string message,
+}
+
+struct ServerInfo {
+  1: string serverId,
+  /** "active" (draining and other states come with fleet operations). */
+  2: string state,
+  3: i64 uptimeSeconds,
+  /** Request and storage counters; names are listed in docs/PROTOCOL.md. */
+  4: map<string, i64> counters,
+}
+
+service SessionService {
+  /**
+   * Reads the item without locking it. NOT_FOUND if missing or expired. LOCKED (with lockCookie
+   * and lockAgeMs of the holder) if another request holds the lock. If the item was created
+   * uninitialized, the first get or getExclusive clears the flag and reports initializeItem.
+   */
+  GetResult get(1: string sessionId) throws (1: InvalidRequest e)
+
+  /**
+   * Reads and locks the item. LOCKED (holder's cookie and age) if already locked; otherwise the
+   * item's lock cookie is incremented, the lock time recorded, and the new cookie returned.
+   */
+  GetResult getExclusive(1: string sessionId) throws (1: InvalidRequest e)
+
+  /**
+   * Unlocks the item if lockCookie is the holder's. OK if it was not locked; LOCKED on a wrong
+   * cookie; NOT_FOUND if there is no item.
+   */
+  Status releaseExclusive(1: string sessionId, 2: i64 lockCookie) throws (1: InvalidRequest e)
+
+  /**
+   * Stores data and timeout (minutes, 1..525600) and releases the lock. If the item is locked and
+   * lockCookie is not the holder's: LOCKED, nothing changes. With createUninitialized, creates an
+   * uninitialized item when none exists and does nothing (OK) when one does. data longer than the
+   * server's --max_value_bytes -> InvalidRequest.
+   */
+  Status put(1: string sessionId, 2: binary data, 3: i32 timeoutMinutes, 4: i64 lockCookie,
+             5: bool createUninitialized) throws (1: InvalidRequest e)
+
+  /** Deletes the item. NOT_FOUND if missing; LOCKED if locked and lockCookie is not the holder's. */
+  Status remove(1: string sessionId, 2: i64 lockCookie) throws (1: InvalidRequest e)
+
+  /** Restarts the item's sliding timeout, locked or not. NOT_FOUND if missing. */
+  Status resetTimeout(1: string sessionId) throws (1: InvalidRequest e)
+
+  /** The server's identity, state, uptime and counters. */
+  ServerInfo info()
+
+  /**
+   * Test hook: moves this server's clock forward by millis (> 0). Refused with InvalidRequest
+   * unless the server runs with --enable_debug_clock, which production servers never do.
+   */
+  void debugAdvanceClock(1: i64 millis) throws (1: InvalidRequest e)
+}

@@ -1,0 +1,67 @@
+#include "server/server_flags.h"
+
+#include <gflags/gflags.h>
+
+#include "storage/limits.h"
+
+DEFINE_string(host, "127.0.0.1",
+              "Address to listen on. Default loopback; set a routable address only behind a "
+              "firewall that admits the web tier alone (the protocol has no authentication).");
+DEFINE_int32(port, 7500, "TCP port; 0 picks a free one (see --port_file).");
+DEFINE_string(port_file, "", "If set, the bound port is written to this file once listening.");
+DEFINE_string(server_id, "", "This server's identity in the fleet; default host:port.");
+DEFINE_uint64(memory_bytes, 256ull << 20,
+              "Byte budget of the memory tier, per-item overhead included. More keeps more "
+              "sessions hot; the process uses about this plus a few MiB.");
+DEFINE_uint64(memory_segments, 64,
+              "Independently locked memory segments (power of two; lowered automatically so a "
+              "segment holds at least 8 maximum-size values).");
+DEFINE_uint64(max_value_bytes, 1 << 20,
+              "Largest session value accepted (default 1 MiB, ceiling 64 MiB). Bigger values "
+              "get InvalidRequest; frames over 2x this plus 64 KiB close the connection.");
+DEFINE_int64(max_lock_age_seconds, 120,
+             "The server drops a lock older than this (clients force-release earlier with their "
+             "request timeout). 0 disables the server-side limit.");
+DEFINE_uint64(io_threads, 2, "Thrift event-loop threads.");
+DEFINE_uint64(worker_threads, 4, "Threads that execute requests; 0 runs them on IO threads.");
+DEFINE_uint64(max_connections, 10000, "Connections beyond this are closed on accept.");
+DEFINE_int64(expiry_interval_ms, 100, "How often the expiry reaper runs.");
+DEFINE_uint64(expiry_budget, 2000, "Most expired items the reaper reclaims per run.");
+DEFINE_bool(enable_debug_clock, false,
+            "Testing only: lets clients move this server's clock forward (debugAdvanceClock).");
+
+namespace sessionserver {
+
+Status ConfigFromFlags(ServerConfig* c) {
+  if (FLAGS_port < 0 || FLAGS_port > 65535) return Status::InvalidArgument("--port out of range");
+  if (FLAGS_max_value_bytes == 0 || FLAGS_max_value_bytes > kMaxValueBytesCeiling) {
+    return Status::InvalidArgument("--max_value_bytes must be 1.." +
+                                   std::to_string(kMaxValueBytesCeiling));
+  }
+  if (FLAGS_max_lock_age_seconds < 0) {
+    return Status::InvalidArgument("--max_lock_age_seconds must be >= 0");
+  }
+  if (FLAGS_expiry_interval_ms <= 0 || FLAGS_expiry_budget == 0) {
+    return Status::InvalidArgument("--expiry_interval_ms and --expiry_budget must be positive");
+  }
+  if (FLAGS_io_threads == 0) return Status::InvalidArgument("--io_threads must be positive");
+
+  c->thrift.host = FLAGS_host;
+  c->thrift.port = FLAGS_port;
+  c->thrift.io_threads = FLAGS_io_threads;
+  c->thrift.worker_threads = FLAGS_worker_threads;
+  c->thrift.max_value_bytes = FLAGS_max_value_bytes;
+  c->thrift.max_connections = FLAGS_max_connections;
+  c->memory.capacity_bytes = FLAGS_memory_bytes;
+  c->memory.segments = FLAGS_memory_segments;
+  c->memory.max_value_bytes = FLAGS_max_value_bytes;
+  c->memory.max_lock_age_us = FLAGS_max_lock_age_seconds * 1'000'000;
+  c->server_id = FLAGS_server_id;
+  c->port_file = FLAGS_port_file;
+  c->enable_debug_clock = FLAGS_enable_debug_clock;
+  c->expiry_interval_us = FLAGS_expiry_interval_ms * 1000;
+  c->expiry_budget = FLAGS_expiry_budget;
+  return Status::OK();
+}
+
+}  // namespace sessionserver

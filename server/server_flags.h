@@ -1,0 +1,31 @@
+// The session_server's command-line flags (gflags; --flagfile works too), in one place with
+// their defaults and trade-offs, and their translation into each module's options.
+// Running with no flags at all serves on 127.0.0.1:7500 with a 256 MiB memory tier.
+#ifndef SESSIONSERVER_SERVER_SERVER_FLAGS_H_
+#define SESSIONSERVER_SERVER_SERVER_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "server/thrift_server.h"
+#include "storage/session_store.h"
+#include "util/status.h"
+
+namespace sessionserver {
+
+struct ServerConfig {
+  std::string server_id;  // --server_id, or "host:port" when empty
+  std::string port_file;  // written with the bound port once listening (for scripts and tests)
+  bool enable_debug_clock = false;
+  int64_t expiry_interval_us = 0;
+  size_t expiry_budget = 0;
+  MemoryStoreOptions memory;
+  ThriftServerOptions thrift;
+};
+
+// Reads the parsed flags. InvalidArgument names the first flag that is out of range.
+Status ConfigFromFlags(ServerConfig* config);
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_SERVER_SERVER_FLAGS_H_

@@ -1,0 +1,154 @@
+#include "server/session_handler.h"
+
+#include <thrift/TApplicationException.h>
+
+#include <utility>
+
+namespace sessionserver {
+namespace {
+
+thrift::Status::type ToThrift(Outcome o) {
+  switch (o) {
+    case Outcome::kOk:
+      return thrift::Status::OK;
+    case Outcome::kNotFound:
+      return thrift::Status::NOT_FOUND;
+    case Outcome::kLocked:
+      return thrift::Status::LOCKED;
+  }
+  return thrift::Status::NOT_FOUND;
+}
+
+const char* const kOpNames[] = {"get",    "get_exclusive", "release_exclusive", "put",
+                                "remove", "reset_timeout", "info"};
+
+}  // namespace
+
+SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const Clock* clock,
+                               OffsetClock* debug_clock)
+    : server_id_(std::move(server_id)),
+      store_(store),
+      clock_(clock),
+      debug_clock_(debug_clock),
+      start_us_(clock->NowMicros()) {
+  static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount, "name every op");
+}
+
+void SessionHandler::SetServerId(std::string id) {
+  MutexLock l(&id_mu_);
+  server_id_ = std::move(id);
+}
+
+void SessionHandler::ThrowIfError(const Status& s) {
+  if (s.ok()) return;
+  if (s.IsInvalidArgument()) {
+    invalid_requests_.fetch_add(1, std::memory_order_relaxed);
+    thrift::InvalidRequest e;
+    e.__set_message(s.message());
+    throw e;
+  }
+  throw apache::thrift::TApplicationException(
+      apache::thrift::TApplicationException::INTERNAL_ERROR, s.ToString());
+}
+
+void SessionHandler::FillGetResult(const ReadResult& r, thrift::GetResult* out) {
+  out->status = ToThrift(r.outcome);
+  out->data = r.data;
+  out->timeoutMinutes = r.timeout_minutes;
+  out->lockCookie = r.lock_cookie;
+  out->lockAgeMs = r.lock_age_ms;
+  out->initializeItem = r.initialize_item;
+  out->version = static_cast<int64_t>(r.version);
+}
+
+void SessionHandler::get(thrift::GetResult& result, const std::string& session_id) {
+  Count(kGet);
+  ReadResult r;
+  ThrowIfError(store_->Get(session_id, &r));
+  FillGetResult(r, &result);
+}
+
+void SessionHandler::getExclusive(thrift::GetResult& result, const std::string& session_id) {
+  Count(kGetExclusive);
+  ReadResult r;
+  ThrowIfError(store_->GetExclusive(session_id, &r));
+  FillGetResult(r, &result);
+}
+
+thrift::Status::type SessionHandler::releaseExclusive(const std::string& session_id,
+                                                      int64_t lock_cookie) {
+  Count(kRelease);
+  WriteResult w;
+  ThrowIfError(store_->ReleaseExclusive(session_id, lock_cookie, &w));
+  return ToThrift(w.outcome);
+}
+
+thrift::Status::type SessionHandler::put(const std::string& session_id, const std::string& data,
+                                         int32_t timeout_minutes, int64_t lock_cookie,
+                                         bool create_uninitialized) {
+  Count(kPut);
+  WriteResult w;
+  ThrowIfError(
+      store_->Put(session_id, data, timeout_minutes, lock_cookie, create_uninitialized, &w));
+  return ToThrift(w.outcome);
+}
+
+thrift::Status::type SessionHandler::remove(const std::string& session_id, int64_t lock_cookie) {
+  Count(kRemove);
+  WriteResult w;
+  ThrowIfError(store_->Remove(session_id, lock_cookie, &w));
+  return ToThrift(w.outcome);
+}
+
+thrift::Status::type SessionHandler::resetTimeout(const std::string& session_id) {
+  Count(kResetTimeout);
+  WriteResult w;
+  ThrowIfError(store_->ResetTimeout(session_id, &w));
+  return ToThrift(w.outcome);
+}
+
+void SessionHandler::info(thrift::ServerInfo& result) {
+  Count(kInfo);
+  {
+    MutexLock l(&id_mu_);
+    result.serverId = server_id_;
+  }
+  result.state = "active";
+  result.uptimeSeconds = (clock_->NowMicros() - start_us_) / 1'000'000;
+  result.counters = Counters();
+}
+
+void SessionHandler::debugAdvanceClock(int64_t millis) {
+  if (debug_clock_ == nullptr) {
+    ThrowIfError(Status::InvalidArgument(
+        "debugAdvanceClock is disabled; start the server with --enable_debug_clock"));
+  }
+  if (millis <= 0) ThrowIfError(Status::InvalidArgument("millis must be positive"));
+  debug_clock_->AdvanceMicros(millis * 1000);
+}
+
+std::map<std::string, int64_t> SessionHandler::Counters() const {
+  std::map<std::string, int64_t> c;
+  for (int op = 0; op < kOpCount; ++op) {
+    c[std::string("requests_") + kOpNames[op]] =
+        static_cast<int64_t>(requests_[op].load(std::memory_order_relaxed));
+  }
+  c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
+  const StoreStats s = store_->GetStats();
+  c["items"] = static_cast<int64_t>(s.items);
+  c["bytes"] = static_cast<int64_t>(s.bytes);
+  c["capacity_bytes"] = static_cast<int64_t>(s.capacity_bytes);
+  c["hits"] = static_cast<int64_t>(s.hits);
+  c["misses"] = static_cast<int64_t>(s.misses);
+  c["evictions"] = static_cast<int64_t>(s.evictions);
+  c["expirations"] = static_cast<int64_t>(s.expirations);
+  c["lock_waits"] = static_cast<int64_t>(s.lock_conflicts);
+  c["locks_acquired"] = static_cast<int64_t>(s.locks_acquired);
+  c["locks_expired"] = static_cast<int64_t>(s.locks_expired);
+  c["inserts"] = static_cast<int64_t>(s.inserts);
+  c["updates"] = static_cast<int64_t>(s.updates);
+  c["removals"] = static_cast<int64_t>(s.removals);
+  return c;
+}
+
+}  // namespace sessionserver

@@ -1,0 +1,67 @@
+// SessionHandler: the Thrift edge of the server. It checks nothing itself: it hands each request
+// to the SessionStore, translates Status into the protocol's InvalidRequest, and counts requests.
+// Exceptions exist only here, because Thrift-generated code expects them.
+//
+// Thread-safe: Thrift calls it from many worker threads at once.
+#ifndef SESSIONSERVER_SERVER_SESSION_HANDLER_H_
+#define SESSIONSERVER_SERVER_SESSION_HANDLER_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "SessionService.h"
+#include "storage/session_store.h"
+#include "util/clock.h"
+#include "util/mutex.h"
+
+namespace sessionserver {
+
+class SessionHandler : public thrift::SessionServiceIf {
+ public:
+  // None of the pointers is owned; all must outlive the handler. `debug_clock` is null unless
+  // the server runs with --enable_debug_clock; it must be the clock the store reads.
+  SessionHandler(std::string server_id, SessionStore* store, const Clock* clock,
+                 OffsetClock* debug_clock);
+
+  void get(thrift::GetResult& result, const std::string& session_id) override;
+  void getExclusive(thrift::GetResult& result, const std::string& session_id) override;
+  thrift::Status::type releaseExclusive(const std::string& session_id,
+                                        int64_t lock_cookie) override;
+  thrift::Status::type put(const std::string& session_id, const std::string& data,
+                           int32_t timeout_minutes, int64_t lock_cookie,
+                           bool create_uninitialized) override;
+  thrift::Status::type remove(const std::string& session_id, int64_t lock_cookie) override;
+  thrift::Status::type resetTimeout(const std::string& session_id) override;
+  void info(thrift::ServerInfo& result) override;
+  void debugAdvanceClock(int64_t millis) override;
+
+  // Sets the identity info() reports (the bound port is known only after the server starts).
+  void SetServerId(std::string id) EXCLUDES(id_mu_);
+
+  // The counters info() reports, by name.
+  std::map<std::string, int64_t> Counters() const;
+
+ private:
+  enum Op { kGet, kGetExclusive, kRelease, kPut, kRemove, kResetTimeout, kInfo, kOpCount };
+
+  void Count(Op op) { requests_[op].fetch_add(1, std::memory_order_relaxed); }
+  // Throws InvalidRequest (bad input) or TApplicationException (anything else) if !s.ok().
+  void ThrowIfError(const Status& s);
+  static void FillGetResult(const ReadResult& r, thrift::GetResult* out);
+
+  mutable Mutex id_mu_;
+  std::string server_id_ GUARDED_BY(id_mu_);
+  SessionStore* const store_;
+  const Clock* const clock_;
+  OffsetClock* const debug_clock_;
+  const int64_t start_us_;
+  std::array<std::atomic<uint64_t>, kOpCount> requests_{};
+  std::atomic<uint64_t> invalid_requests_{0};
+};
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_SERVER_SESSION_HANDLER_H_

@@ -1,0 +1,117 @@
+#include "server/thrift_server.h"
+
+#include <glog/logging.h>
+#include <thrift/concurrency/ThreadFactory.h>
+#include <thrift/concurrency/ThreadManager.h>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/server/TNonblockingServer.h>
+#include <thrift/transport/TNonblockingServerSocket.h>
+
+#include <utility>
+
+namespace sessionserver {
+
+using apache::thrift::TException;
+using apache::thrift::concurrency::ThreadFactory;
+using apache::thrift::concurrency::ThreadManager;
+using apache::thrift::protocol::TBinaryProtocolFactory;
+using apache::thrift::server::TNonblockingServer;
+using apache::thrift::server::TServerEventHandler;
+using apache::thrift::transport::TNonblockingServerSocket;
+
+size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
+
+// Tells Start() that serve() is listening (preServe) or has failed.
+class ThriftServer::ReadySignal : public TServerEventHandler {
+ public:
+  void preServe() override { Set(Status::OK()); }
+  void Set(Status s) {
+    MutexLock l(&mu_);
+    if (done_) return;
+    done_ = true;
+    status_ = std::move(s);
+    cv_.SignalAll();
+  }
+  Status Wait() {
+    MutexLock l(&mu_);
+    while (!done_) cv_.WaitFor(100'000);
+    return status_;
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_{&mu_};
+  bool done_ GUARDED_BY(mu_) = false;
+  Status status_ GUARDED_BY(mu_);
+};
+
+ThriftServer::ThriftServer(const ThriftServerOptions& options,
+                           std::shared_ptr<thrift::SessionServiceIf> handler)
+    : options_(options), handler_(std::move(handler)) {}
+
+ThriftServer::~ThriftServer() { Stop(); }
+
+Status ThriftServer::Start() {
+  MutexLock l(&mu_);
+  if (running_) return Status::InvalidArgument("server already started");
+  const auto frame_limit = static_cast<int32_t>(FrameLimit(options_.max_value_bytes));
+
+  auto protocol = std::make_shared<TBinaryProtocolFactory>(
+      /*string_limit=*/frame_limit, /*container_limit=*/1024,
+      /*strict_read=*/true, /*strict_write=*/true);
+  auto socket = std::make_shared<TNonblockingServerSocket>(options_.host, options_.port);
+  auto processor = std::make_shared<thrift::SessionServiceProcessor>(handler_);
+
+  if (options_.worker_threads > 0) {
+    workers_ = ThreadManager::newSimpleThreadManager(options_.worker_threads);
+    workers_->threadFactory(std::make_shared<ThreadFactory>());
+    workers_->start();
+  }
+  server_ = std::make_shared<TNonblockingServer>(processor, protocol, socket, workers_);
+  server_->setNumIOThreads(std::max<size_t>(1, options_.io_threads));
+  server_->setMaxFrameSize(static_cast<size_t>(frame_limit));
+  server_->setMaxConnections(options_.max_connections);
+  server_->setOverloadAction(apache::thrift::server::T_OVERLOAD_CLOSE_ON_ACCEPT);
+  ready_ = std::make_shared<ReadySignal>();
+  server_->setServerEventHandler(ready_);
+
+  auto server = server_;
+  auto ready = ready_;
+  serve_thread_ = std::thread([server, ready] {
+    try {
+      server->serve();
+      ready->Set(Status::Unavailable("server stopped before it started listening"));
+    } catch (const TException& e) {
+      ready->Set(Status::IOError(std::string("cannot serve: ") + e.what()));
+    }
+  });
+  Status s = ready_->Wait();
+  if (!s.ok()) {
+    serve_thread_.join();
+    server_.reset();
+    if (workers_) workers_->stop();
+    workers_.reset();
+    return s;
+  }
+  port_ = server_->getListenPort();
+  running_ = true;
+  return Status::OK();
+}
+
+int ThriftServer::port() const {
+  MutexLock l(&mu_);
+  return port_;
+}
+
+void ThriftServer::Stop() {
+  MutexLock l(&mu_);
+  if (!running_) return;
+  running_ = false;
+  server_->stop();
+  serve_thread_.join();
+  server_.reset();
+  if (workers_) workers_->stop();
+  workers_.reset();
+}
+
+}  // namespace sessionserver

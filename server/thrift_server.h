@@ -1,0 +1,73 @@
+// ThriftServer: serves a SessionServiceIf over Thrift's nonblocking server (framed transport,
+// binary protocol) with every size limit derived from the largest accepted value.
+//
+// Limits: a frame may be up to FrameLimit(max_value_bytes) = 2 * max_value_bytes + 64 KiB, so a
+// value somewhat over the limit still parses and gets a clear InvalidRequest; a frame above the
+// limit (or one that lies about its size, or bytes that are not Thrift) closes that connection
+// only. Other connections are unaffected.
+//
+// Thread-safe: Start, Stop and port may be called from any thread; Stop is idempotent.
+#ifndef SESSIONSERVER_SERVER_THRIFT_SERVER_H_
+#define SESSIONSERVER_SERVER_THRIFT_SERVER_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "SessionService.h"
+#include "util/mutex.h"
+#include "util/status.h"
+
+namespace apache::thrift::server {
+class TNonblockingServer;
+}
+namespace apache::thrift::concurrency {
+class ThreadManager;
+}
+
+namespace sessionserver {
+
+struct ThriftServerOptions {
+  std::string host = "127.0.0.1";  // listen address
+  int port = 7500;                 // 0 picks a free port (read it back with port())
+  size_t io_threads = 2;           // event-loop threads reading and writing sockets
+  size_t worker_threads = 4;       // threads running requests; 0 runs them on the IO threads
+  size_t max_value_bytes = 1 << 20;
+  size_t max_connections = 10'000;  // past this, new connections are closed on accept
+};
+
+size_t FrameLimit(size_t max_value_bytes);
+
+class ThriftServer {
+ public:
+  ThriftServer(const ThriftServerOptions& options,
+               std::shared_ptr<thrift::SessionServiceIf> handler);
+  ~ThriftServer();  // stops the server if running
+
+  // Binds and starts serving on background threads. Returns once the port is listening, or the
+  // reason it could not listen.
+  Status Start() EXCLUDES(mu_);
+  // The bound port. REQUIRES: Start() returned OK.
+  int port() const EXCLUDES(mu_);
+  // Stops accepting, closes connections, joins the serving thread.
+  void Stop() EXCLUDES(mu_);
+
+ private:
+  class ReadySignal;
+
+  const ThriftServerOptions options_;
+  std::shared_ptr<thrift::SessionServiceIf> handler_;
+  std::shared_ptr<ReadySignal> ready_;
+  std::shared_ptr<apache::thrift::concurrency::ThreadManager> workers_;
+  std::shared_ptr<apache::thrift::server::TNonblockingServer> server_;
+  std::thread serve_thread_;
+
+  mutable Mutex mu_;
+  int port_ GUARDED_BY(mu_) = 0;
+  bool running_ GUARDED_BY(mu_) = false;
+};
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_SERVER_THRIFT_SERVER_H_

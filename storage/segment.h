@@ -1,0 +1,95 @@
+// Segment: one independently locked slice of the memory store. It owns a hash table and an LRU
+// list of Entry, charges every entry's bytes against its capacity, and implements the session
+// protocol's rules for the ids that hash to it. Internal to storage/.
+//
+// Thread-safe: every public method takes mu_ for its whole duration and nothing else; no I/O, no
+// allocation of values and no callbacks run under mu_. Work that must happen without the lock
+// (copying a value out, freeing entries, telling the eviction listener) is handed back to the
+// caller in Leftovers.
+#ifndef SESSIONSERVER_STORAGE_SEGMENT_H_
+#define SESSIONSERVER_STORAGE_SEGMENT_H_
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "storage/entry.h"
+#include "storage/handle_table.h"
+#include "storage/session_store.h"
+#include "util/mutex.h"
+
+namespace sessionserver {
+
+// References a segment operation hands back; the caller disposes of them after the lock is gone.
+struct Leftovers {
+  Entry* pinned = nullptr;       // a read's entry: copy its value, then Unref
+  std::vector<Entry*> released;  // unindexed (replaced, removed, expired): Unref
+  std::vector<Entry*> evicted;   // pushed out by capacity: report, then Unref
+};
+
+class Segment {
+ public:
+  // `max_lock_age_us` 0 disables the server-side lock age limit.
+  Segment(size_t capacity_bytes, int64_t max_lock_age_us);
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  // The protocol operations (contracts in session_store.h). `now_us` is the request's time.
+  void Read(std::string_view key, uint32_t hash, bool exclusive, int64_t now_us, ReadResult* out,
+            Leftovers* lo) EXCLUDES(mu_);
+  // Takes ownership of `fresh` (one reference, value filled in).
+  void Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, int64_t now_us,
+           WriteResult* out, Leftovers* lo) EXCLUDES(mu_);
+  void Release(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
+               WriteResult* out, Leftovers* lo) EXCLUDES(mu_);
+  void Remove(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
+              WriteResult* out, Leftovers* lo) EXCLUDES(mu_);
+  void ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us, WriteResult* out,
+                    Leftovers* lo) EXCLUDES(mu_);
+
+  // Unindexes up to `budget` expired entries: first from the old end of the LRU list (the least
+  // recently touched, so the first to expire among equal timeouts), then by sweeping a few hash
+  // buckets from a cursor that persists across calls (for mixed timeouts). Returns the count.
+  size_t Reclaim(size_t budget, int64_t now_us, Leftovers* lo) EXCLUDES(mu_);
+
+  void AddStats(StoreStats* stats) const EXCLUDES(mu_);
+
+ private:
+  struct Counters {
+    uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, lock_conflicts = 0,
+             locks_expired = 0, locks_acquired = 0, inserts = 0, updates = 0, removals = 0;
+  };
+
+  // Finds the live entry for `key`; unindexes it instead if it has expired.
+  Entry* FindLive(std::string_view key, uint32_t hash, int64_t now_us, Leftovers* lo)
+      REQUIRES(mu_);
+  // Drops the lock of `e` if it is older than the server-side limit.
+  void ExpireOldLock(Entry* e, int64_t now_us) REQUIRES(mu_);
+  // Fills a LOCKED answer with the holder's cookie and lock age.
+  void AnswerLocked(const Entry* e, int64_t now_us, WriteResult* out) REQUIRES(mu_);
+  // Restarts the sliding timeout and makes `e` the most recently used.
+  void Touch(Entry* e, int64_t now_us) REQUIRES(mu_);
+  uint64_t NextVersion(uint64_t previous, int64_t now_us) REQUIRES(mu_);
+
+  void Index(Entry* e) REQUIRES(mu_);
+  void Unindex(Entry* e, std::vector<Entry*>* sink) REQUIRES(mu_);
+  void EvictOverCapacity(Leftovers* lo) REQUIRES(mu_);
+  void LruAppend(Entry* e) REQUIRES(mu_);
+  static void LruRemove(Entry* e);
+
+  const size_t capacity_;
+  const int64_t max_lock_age_us_;
+
+  mutable Mutex mu_;
+  HandleTable table_ GUARDED_BY(mu_);
+  Entry lru_ GUARDED_BY(mu_);  // dummy head: lru_.lru_next is the oldest, lru_.lru_prev newest
+  size_t usage_ GUARDED_BY(mu_) = 0;
+  uint64_t last_version_ GUARDED_BY(mu_) = 0;
+  uint32_t sweep_cursor_ GUARDED_BY(mu_) = 0;
+  Counters counters_ GUARDED_BY(mu_);
+};
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_STORAGE_SEGMENT_H_

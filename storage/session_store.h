@@ -1,0 +1,149 @@
+// SessionStore: the session-state protocol (../shared/SESSION-PROTOCOL.md) over a store of
+// items. This is the storage module's public surface; the Thrift handler is its one user.
+//
+// Every operation on one session id is atomic with respect to every other operation on that id.
+// Thread-safe: all methods may be called concurrently from any number of threads.
+//
+// Errors: a Status that is not OK means the request was invalid (InvalidArgument, with a message
+// saying what) and nothing was changed. Protocol answers (NOT_FOUND, LOCKED) are not errors;
+// they come back in `Outcome`.
+#ifndef SESSIONSERVER_STORAGE_SESSION_STORE_H_
+#define SESSIONSERVER_STORAGE_SESSION_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/clock.h"
+#include "util/status.h"
+
+namespace sessionserver {
+
+enum class Outcome { kOk = 0, kNotFound = 1, kLocked = 2 };
+const char* OutcomeName(Outcome o);
+
+// What Get/GetExclusive return. Fields other than `outcome` are meaningful as noted.
+struct ReadResult {
+  Outcome outcome = Outcome::kNotFound;
+  std::string data;             // kOk: the item's data
+  int32_t timeout_minutes = 0;  // kOk: the item's timeout
+  int64_t lock_cookie = 0;      // kOk from GetExclusive: the new cookie; kLocked: the holder's
+  int64_t lock_age_ms = 0;      // kLocked: how long the holder has had the lock
+  bool initialize_item = false; // kOk: this request is the one that saw the uninitialized item
+  uint64_t version = 0;         // kOk: the item's version
+};
+
+// Answer to the operations that return only a status. On kLocked, the holder's cookie and
+// lock age (the protocol's LOCKED reply carries them).
+struct WriteResult {
+  Outcome outcome = Outcome::kNotFound;
+  int64_t lock_cookie = 0;
+  int64_t lock_age_ms = 0;
+};
+
+// A copy of one item, handed to an EvictionListener.
+struct ItemRecord {
+  std::string id;
+  std::string data;
+  int32_t timeout_minutes = 0;
+  int64_t expires_at_us = 0;  // absolute, Clock time
+  uint64_t version = 0;
+  bool uninitialized = false;
+};
+
+// Receives items pushed out of memory by capacity pressure (not expired or removed ones).
+// Called with no store lock held, on the thread whose request caused the eviction, so an
+// implementation must be quick (hand off to a queue) and thread-safe.
+class EvictionListener {
+ public:
+  virtual ~EvictionListener() = default;
+  virtual void OnEvict(std::vector<ItemRecord> items) = 0;
+};
+
+// Point-in-time counters, summed over segments. Each segment's counters are read under its lock,
+// so the sum is exact per segment but not a global snapshot.
+struct StoreStats {
+  uint64_t items = 0;
+  uint64_t bytes = 0;           // charged bytes, overhead included (compare with capacity)
+  uint64_t capacity_bytes = 0;
+  uint64_t hits = 0;            // reads that found a live item
+  uint64_t misses = 0;          // reads that found nothing (or only an expired item)
+  uint64_t evictions = 0;       // items pushed out by capacity
+  uint64_t expirations = 0;     // items reclaimed because their timeout passed
+  uint64_t lock_conflicts = 0;  // LOCKED answers
+  uint64_t locks_expired = 0;   // locks dropped by the server-side maximum lock age
+  uint64_t locks_acquired = 0;
+  uint64_t inserts = 0;         // items created
+  uint64_t updates = 0;         // puts that replaced an item
+  uint64_t removals = 0;
+};
+
+class SessionStore {
+ public:
+  virtual ~SessionStore() = default;
+
+  // Reads the item; never takes the lock. kLocked (holder cookie + age) if another request holds
+  // the lock. An uninitialized item is returned once with initialize_item = true, which clears the
+  // flag (exactly one request ever sees it). A successful read restarts the sliding timeout.
+  virtual Status Get(std::string_view id, ReadResult* out) = 0;
+
+  // Like Get, but on success locks the item: the item's cookie is incremented and returned, and
+  // the lock time recorded. kLocked if already locked.
+  virtual Status GetExclusive(std::string_view id, ReadResult* out) = 0;
+
+  // Unlocks if `lock_cookie` matches the holder's; kOk if the item was not locked; kLocked on a
+  // wrong cookie; kNotFound if there is no item.
+  virtual Status ReleaseExclusive(std::string_view id, int64_t lock_cookie, WriteResult* out) = 0;
+
+  // Stores data + timeout and releases the lock. If locked and `lock_cookie` (0 = none) is not the
+  // holder's: kLocked, nothing changes. With `create_uninitialized`, creates an uninitialized
+  // item if none exists and silently does nothing (kOk) if one does.
+  // REQUIRES timeout in 1..525600 and data.size() <= max_value_bytes (else InvalidArgument).
+  virtual Status Put(std::string_view id, std::string_view data, int32_t timeout_minutes,
+                     int64_t lock_cookie, bool create_uninitialized, WriteResult* out) = 0;
+
+  // Deletes the item. kLocked if locked and `lock_cookie` is not the holder's.
+  virtual Status Remove(std::string_view id, int64_t lock_cookie, WriteResult* out) = 0;
+
+  // Restarts the item's sliding timeout, locked or not. kNotFound if there is no item.
+  virtual Status ResetTimeout(std::string_view id, WriteResult* out) = 0;
+
+  // Reclaims up to `budget` expired items, resuming where the previous call stopped, so that
+  // calling it often with a small budget spreads expiry work evenly (no periodic full sweep).
+  // Returns the number reclaimed. Expired items are never served whether or not this runs.
+  virtual size_t ReclaimExpired(size_t budget) = 0;
+
+  virtual StoreStats GetStats() const = 0;
+};
+
+struct MemoryStoreOptions {
+  // Byte budget for items, per-item overhead included. Default 256 MiB. Larger keeps more
+  // sessions hot; the process's resident size is about this plus a fixed few MiB.
+  size_t capacity_bytes = 256u << 20;
+
+  // Number of independently locked segments (rounded down to a power of two). More segments,
+  // less contention; but each segment gets capacity/segments bytes, and the store lowers the count
+  // so that a segment holds at least kMinItemsPerSegment maximum-size values. Default 64.
+  size_t segments = 64;
+
+  // Largest accepted value. Default 1 MiB; at most kMaxValueBytesCeiling.
+  size_t max_value_bytes = 1 << 20;
+
+  // A lock older than this is dropped by the server itself (the protocol's client force-release
+  // still applies earlier). Default 120 s; 0 disables the server-side limit.
+  int64_t max_lock_age_us = 120'000'000;
+
+  // Not owned; may be null. Told about items evicted by capacity.
+  EvictionListener* eviction_listener = nullptr;
+};
+
+// A segmented in-memory LRU store. `clock` is not owned and must outlive the store.
+// Returns InvalidArgument through `status` (and null) if the options are unusable.
+std::unique_ptr<SessionStore> NewMemoryStore(const MemoryStoreOptions& options, Clock* clock,
+                                             Status* status);
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_STORAGE_SESSION_STORE_H_

@@ -1,0 +1,24 @@
+#include "util/clock.h"
+
+#include <chrono>
+
+namespace sessionserver {
+namespace {
+
+class RealClock : public Clock {
+ public:
+  int64_t NowMicros() const override {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+}  // namespace
+
+Clock* SystemClock() {
+  static RealClock* clock = new RealClock();
+  return clock;
+}
+
+}  // namespace sessionserver
