@@ -1,23 +1,78 @@
 #include "server/thrift_server.h"
 
 #include <glog/logging.h>
+#include <thrift/TOutput.h>
 #include <thrift/concurrency/ThreadFactory.h>
 #include <thrift/concurrency/ThreadManager.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/server/TNonblockingServer.h>
 #include <thrift/transport/TNonblockingServerSocket.h>
 
+#include <sys/socket.h>
+
 #include <utility>
 
 namespace sessionserver {
 
+using apache::thrift::TConnectionInfo;
 using apache::thrift::TException;
+using apache::thrift::TProcessor;
+using apache::thrift::TProcessorFactory;
+using apache::thrift::protocol::TProtocol;
+using apache::thrift::transport::TSocket;
+using apache::thrift::transport::TTransport;
 using apache::thrift::concurrency::ThreadFactory;
 using apache::thrift::concurrency::ThreadManager;
 using apache::thrift::protocol::TBinaryProtocolFactory;
 using apache::thrift::server::TNonblockingServer;
 using apache::thrift::server::TServerEventHandler;
 using apache::thrift::transport::TNonblockingServerSocket;
+
+namespace {
+
+// Thrift's internal messages (connection errors, oversize frames) go to glog, not raw stderr.
+void ThriftLog(const char* message) { LOG(INFO) << "thrift: " << message; }
+
+// Wraps the generated processor for one connection. The generated code turns handler errors into
+// replies itself, so anything that escapes process() means the client's bytes did not decode
+// (bad version, a length that lies, a truncated struct). In thread-pool mode Thrift would log it
+// and keep reading the same connection; shutting the socket down makes its IO thread see EOF and
+// close that connection, and only that one. shutdown(2) is safe here: the connection is idle in
+// its IO thread while a worker runs its request, and the fd stays open until that thread closes it.
+class ClosingProcessor : public TProcessor {
+ public:
+  ClosingProcessor(std::shared_ptr<TProcessor> inner, std::shared_ptr<TTransport> transport)
+      : inner_(std::move(inner)), socket_(std::dynamic_pointer_cast<TSocket>(transport)) {}
+
+  bool process(std::shared_ptr<TProtocol> in, std::shared_ptr<TProtocol> out,
+               void* context) override {
+    try {
+      return inner_->process(in, out, context);
+    } catch (const std::exception& e) {
+      LOG(WARNING) << "closing connection " << (socket_ ? socket_->getPeerAddress() : "?")
+                   << ": undecodable request: " << e.what();
+      if (socket_) ::shutdown(socket_->getSocketFD(), SHUT_RDWR);
+      throw;
+    }
+  }
+
+ private:
+  std::shared_ptr<TProcessor> inner_;
+  std::shared_ptr<TSocket> socket_;
+};
+
+class ClosingProcessorFactory : public TProcessorFactory {
+ public:
+  explicit ClosingProcessorFactory(std::shared_ptr<TProcessor> inner) : inner_(std::move(inner)) {}
+  std::shared_ptr<TProcessor> getProcessor(const TConnectionInfo& info) override {
+    return std::make_shared<ClosingProcessor>(inner_, info.transport);
+  }
+
+ private:
+  std::shared_ptr<TProcessor> inner_;
+};
+
+}  // namespace
 
 size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
 
@@ -54,13 +109,15 @@ ThriftServer::~ThriftServer() { Stop(); }
 Status ThriftServer::Start() {
   MutexLock l(&mu_);
   if (running_) return Status::InvalidArgument("server already started");
+  apache::thrift::GlobalOutput.setOutputFunction(ThriftLog);
   const auto frame_limit = static_cast<int32_t>(FrameLimit(options_.max_value_bytes));
 
   auto protocol = std::make_shared<TBinaryProtocolFactory>(
       /*string_limit=*/frame_limit, /*container_limit=*/1024,
       /*strict_read=*/true, /*strict_write=*/true);
   auto socket = std::make_shared<TNonblockingServerSocket>(options_.host, options_.port);
-  auto processor = std::make_shared<thrift::SessionServiceProcessor>(handler_);
+  auto processor = std::make_shared<ClosingProcessorFactory>(
+      std::make_shared<thrift::SessionServiceProcessor>(handler_));
 
   if (options_.worker_threads > 0) {
     workers_ = ThreadManager::newSimpleThreadManager(options_.worker_threads);

@@ -1,0 +1,123 @@
+#include "tests/blackbox/server_process.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSocket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+namespace sessionserver {
+
+using apache::thrift::protocol::TBinaryProtocol;
+using apache::thrift::transport::TFramedTransport;
+using apache::thrift::transport::TSocket;
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) Stop(SIGKILL);
+  if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+}
+
+bool ServerProcess::Start(const std::vector<std::string>& flags) {
+  char tmpl[] = "/tmp/ss-blackbox-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return false;
+  dir_ = tmpl;
+  const std::string port_file = dir_ + "/port";
+  log_path_ = dir_ + "/server.log";
+  std::vector<std::string> args = {SESSION_SERVER_BINARY, "--port=0", "--port_file=" + port_file};
+  args.insert(args.end(), flags.begin(), flags.end());
+
+  pid_ = fork();
+  if (pid_ == 0) {
+    std::freopen(log_path_.c_str(), "w", stderr);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // Wait for the port file: the server writes it (atomically) once it listens.
+  for (int i = 0; i < 2000; ++i) {
+    std::ifstream in(port_file);
+    if (in >> port_ && port_ > 0) return true;
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      std::fprintf(stderr, "session_server exited during start-up; log: %s\n", log_path_.c_str());
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::fprintf(stderr, "session_server did not listen within 20 s\n");
+  return false;
+}
+
+int ServerProcess::Stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+TestClient::TestClient(int port, int timeout_ms) {
+  auto socket = std::make_shared<TSocket>("127.0.0.1", port);
+  socket->setConnTimeout(timeout_ms);
+  socket->setRecvTimeout(timeout_ms);
+  socket->setSendTimeout(timeout_ms);
+  transport_ = std::make_shared<TFramedTransport>(socket);
+  client_ = std::make_unique<thrift::SessionServiceClient>(
+      std::make_shared<TBinaryProtocol>(transport_));
+  transport_->open();
+}
+
+TestClient::~TestClient() {
+  try {
+    transport_->close();
+  } catch (...) {
+  }
+}
+
+bool TestClient::IsOpen() const { return transport_->isOpen(); }
+
+bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return false;
+  }
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may close while we are still sending
+    sent += static_cast<size_t>(n);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    closed = (n <= 0);
+  }
+  close(fd);
+  return closed;
+}
+
+}  // namespace sessionserver

@@ -1,0 +1,57 @@
+// ServerProcess: starts the real session_server binary on a free loopback port for black-box
+// tests, and a Thrift client for it. The binary's path comes from the build
+// (SESSION_SERVER_BINARY).
+#ifndef SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_
+#define SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "SessionService.h"
+
+namespace sessionserver {
+
+class ServerProcess {
+ public:
+  ServerProcess() = default;
+  ~ServerProcess();  // kill -9 if still running
+
+  // Starts the server with --port=0 and `flags`; waits (up to 20 s) until it listens.
+  // Returns false (and says why on stderr) if it did not come up.
+  bool Start(const std::vector<std::string>& flags = {});
+  // Sends `signal` and waits for the exit; returns the exit status as from waitpid.
+  int Stop(int signal);
+  bool Running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string dir_;
+  std::string log_path_;
+};
+
+// A connected client (framed transport, binary protocol). Closes on destruction.
+class TestClient {
+ public:
+  explicit TestClient(int port, int timeout_ms = 5000);
+  ~TestClient();
+  thrift::SessionServiceClient* operator->() { return client_.get(); }
+  bool IsOpen() const;
+
+ private:
+  std::shared_ptr<apache::thrift::transport::TTransport> transport_;
+  std::unique_ptr<thrift::SessionServiceClient> client_;
+};
+
+// Opens a raw TCP connection to 127.0.0.1:port, sends `bytes`, and reports whether the server
+// closed the connection within `timeout_ms` (reading whatever it sent first).
+bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms = 5000);
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_
