@@ -23,7 +23,7 @@ void ExpiryReaper::Run() {
     const bool busy = store_->ReclaimExpired(budget_) >= budget_;
     MutexLock l(&mu_);
     if (stopping_) return;
-    if (!busy) cv_.WaitFor(interval_us_);
+    if (!busy) cv_.WaitFor(&mu_, interval_us_);
     if (stopping_) return;
   }
 }

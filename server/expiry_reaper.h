@@ -35,7 +35,7 @@ class ExpiryReaper {
   std::thread thread_;
 
   Mutex mu_;
-  CondVar cv_{&mu_};
+  CondVar cv_;
   bool stopping_ GUARDED_BY(mu_) = false;
 };
 

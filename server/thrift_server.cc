@@ -41,31 +41,32 @@ void ThriftLog(const char* message) { LOG(INFO) << "thrift: " << message; }
 // its IO thread while a worker runs its request, and the fd stays open until that thread closes it.
 class ClosingProcessor : public TProcessor {
  public:
-  ClosingProcessor(std::shared_ptr<TProcessor> inner, std::shared_ptr<TTransport> transport)
-      : inner_(std::move(inner)), socket_(std::dynamic_pointer_cast<TSocket>(transport)) {}
+  // `fd` is the connection's socket; it is valid whenever process() runs (the connection exists
+  // until its IO thread closes it, which cannot happen while its request is being processed).
+  ClosingProcessor(std::shared_ptr<TProcessor> inner, int fd) : inner_(std::move(inner)), fd_(fd) {}
 
   bool process(std::shared_ptr<TProtocol> in, std::shared_ptr<TProtocol> out,
                void* context) override {
     try {
       return inner_->process(in, out, context);
     } catch (const std::exception& e) {
-      LOG(WARNING) << "closing connection " << (socket_ ? socket_->getPeerAddress() : "?")
-                   << ": undecodable request: " << e.what();
-      if (socket_) ::shutdown(socket_->getSocketFD(), SHUT_RDWR);
+      LOG(WARNING) << "closing connection fd " << fd_ << ": undecodable request: " << e.what();
+      if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
       throw;
     }
   }
 
  private:
   std::shared_ptr<TProcessor> inner_;
-  std::shared_ptr<TSocket> socket_;
+  const int fd_;
 };
 
 class ClosingProcessorFactory : public TProcessorFactory {
  public:
   explicit ClosingProcessorFactory(std::shared_ptr<TProcessor> inner) : inner_(std::move(inner)) {}
   std::shared_ptr<TProcessor> getProcessor(const TConnectionInfo& info) override {
-    return std::make_shared<ClosingProcessor>(inner_, info.transport);
+    auto socket = std::dynamic_pointer_cast<TSocket>(info.transport);
+    return std::make_shared<ClosingProcessor>(inner_, socket ? socket->getSocketFD() : -1);
   }
 
  private:
@@ -76,10 +77,22 @@ class ClosingProcessorFactory : public TProcessorFactory {
 
 size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
 
-// Tells Start() that serve() is listening (preServe) or has failed.
+// Tells Start() that serve() is listening (preServe) or has failed, and Stop() that serve() has
+// returned.
 class ThriftServer::ReadySignal : public TServerEventHandler {
  public:
   void preServe() override { Set(Status::OK()); }
+  void SetFinished() {
+    MutexLock l(&mu_);
+    finished_ = true;
+    cv_.SignalAll();
+  }
+  // True if serve() returned within `timeout_us` of real time.
+  bool WaitFinished(int64_t timeout_us) {
+    MutexLock l(&mu_);
+    if (!finished_) cv_.WaitFor(&mu_, timeout_us);
+    return finished_;
+  }
   void Set(Status s) {
     MutexLock l(&mu_);
     if (done_) return;
@@ -89,14 +102,15 @@ class ThriftServer::ReadySignal : public TServerEventHandler {
   }
   Status Wait() {
     MutexLock l(&mu_);
-    while (!done_) cv_.WaitFor(100'000);
+    while (!done_) cv_.WaitFor(&mu_, 100'000);
     return status_;
   }
 
  private:
   Mutex mu_;
-  CondVar cv_{&mu_};
+  CondVar cv_;
   bool done_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
   Status status_ GUARDED_BY(mu_);
 };
 
@@ -121,7 +135,8 @@ Status ThriftServer::Start() {
 
   if (options_.worker_threads > 0) {
     workers_ = ThreadManager::newSimpleThreadManager(options_.worker_threads);
-    workers_->threadFactory(std::make_shared<ThreadFactory>());
+    // Joinable workers: ThreadManager::stop() then joins them before freeing its state.
+    workers_->threadFactory(std::make_shared<ThreadFactory>(/*detached=*/false));
     workers_->start();
   }
   server_ = std::make_shared<TNonblockingServer>(processor, protocol, socket, workers_);
@@ -141,6 +156,7 @@ Status ThriftServer::Start() {
     } catch (const TException& e) {
       ready->Set(Status::IOError(std::string("cannot serve: ") + e.what()));
     }
+    ready->SetFinished();
   });
   Status s = ready_->Wait();
   if (!s.ok()) {
@@ -164,7 +180,13 @@ void ThriftServer::Stop() {
   MutexLock l(&mu_);
   if (!running_) return;
   running_ = false;
-  server_->stop();
+  // Thrift 0.17 can lose the wake-up that stop() sends to an IO thread's event loop (seen when a
+  // stop follows start-up closely), so repeat it until serve() has returned.
+  int attempts = 0;
+  do {
+    server_->stop();
+    if (++attempts > 1) LOG(WARNING) << "Thrift server still running; stop attempt " << attempts;
+  } while (!ready_->WaitFinished(500'000));
   serve_thread_.join();
   server_.reset();
   if (workers_) workers_->stop();

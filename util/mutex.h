@@ -36,22 +36,21 @@ class SCOPED_CAPABILITY MutexLock {
   Mutex* const mu_;
 };
 
-// Condition variable bound to one Mutex. REQUIRES the mutex held around every Wait.
+// Condition variable used with a Mutex the caller holds (passed to each wait, as in Abseil, so
+// the thread-safety analysis can check it).
 class CondVar {
  public:
-  explicit CondVar(Mutex* mu) : mu_(mu) {}
   // Waits until signalled or `timeout_us` of real time passed; may wake spuriously.
   // Only for background threads that idle between rounds: anything that must advance with
   // time reads a Clock, never the duration of this wait.
-  void WaitFor(int64_t timeout_us) REQUIRES(mu_) {
-    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+  void WaitFor(Mutex* mu, int64_t timeout_us) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
     cv_.wait_for(lock, std::chrono::microseconds(timeout_us));
     lock.release();
   }
   void SignalAll() { cv_.notify_all(); }
 
  private:
-  Mutex* const mu_;
   std::condition_variable cv_;
 };
 

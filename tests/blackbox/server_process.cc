@@ -1,9 +1,11 @@
 #include "tests/blackbox/server_process.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thrift/protocol/TBinaryProtocol.h>
@@ -25,6 +27,10 @@ using apache::thrift::transport::TSocket;
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Stop(SIGKILL);
+  if (::testing::Test::HasFailure() && !log_path_.empty()) {
+    std::fprintf(stderr, "---- last lines of the server's log (%s) ----\n", log_path_.c_str());
+    std::system(("tail -n 60 '" + log_path_ + "' >&2").c_str());
+  }
   if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
 }
 
@@ -39,7 +45,11 @@ bool ServerProcess::Start(const std::vector<std::string>& flags) {
 
   pid_ = fork();
   if (pid_ == 0) {
+    // The server must not outlive a crashed test, nor hold the test's stdout open (ctest waits
+    // for it to close).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::freopen(log_path_.c_str(), "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
