@@ -57,9 +57,12 @@ void SetUpStore(size_t value_bytes, bool cold) {
   g_fixture = f;
 }
 
-void TearDown() {
-  delete g_fixture;
-  g_fixture = nullptr;
+void FinishStore(benchmark::State& state) {
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  if (state.thread_index() == 0) {
+    delete g_fixture;
+    g_fixture = nullptr;
+  }
 }
 
 // Args: value bytes, cold (0/1).
@@ -71,8 +74,7 @@ void BM_StoreGet(benchmark::State& state) {
     g_fixture->store->Get(g_fixture->ids[i++ % g_fixture->ids.size()], &r);
     benchmark::DoNotOptimize(r.data.data());
   }
-  state.SetBytesProcessed(state.iterations() * state.range(0));
-  if (state.thread_index() == 0) TearDown();
+  FinishStore(state);
 }
 
 void BM_StorePut(benchmark::State& state) {
@@ -83,8 +85,7 @@ void BM_StorePut(benchmark::State& state) {
     g_fixture->store->Put(g_fixture->ids[i++ % g_fixture->ids.size()], g_fixture->value, 20, 0,
                           false, &w);
   }
-  state.SetBytesProcessed(state.iterations() * state.range(0));
-  if (state.thread_index() == 0) TearDown();
+  FinishStore(state);
 }
 
 // ---- The peer: one map, one mutex ----
@@ -109,6 +110,14 @@ void SetUpPeer(size_t value_bytes, bool cold) {
   g_peer = f;
 }
 
+void FinishPeer(benchmark::State& state) {
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  if (state.thread_index() == 0) {
+    delete g_peer;
+    g_peer = nullptr;
+  }
+}
+
 void BM_PeerGet(benchmark::State& state) {
   if (state.thread_index() == 0) SetUpPeer(state.range(0), state.range(1));
   size_t i = state.thread_index() * 7;
@@ -125,11 +134,7 @@ void BM_PeerGet(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(out.data());
   }
-  state.SetBytesProcessed(state.iterations() * state.range(0));
-  if (state.thread_index() == 0) {
-    delete g_peer;
-    g_peer = nullptr;
-  }
+  FinishPeer(state);
 }
 
 void BM_PeerPut(benchmark::State& state) {
@@ -141,11 +146,7 @@ void BM_PeerPut(benchmark::State& state) {
     std::lock_guard<std::mutex> l(g_peer->mu);
     g_peer->map[g_peer->ids[i++ % g_peer->ids.size()]] = std::move(item);
   }
-  state.SetBytesProcessed(state.iterations() * state.range(0));
-  if (state.thread_index() == 0) {
-    delete g_peer;
-    g_peer = nullptr;
-  }
+  FinishPeer(state);
 }
 
 void Args(benchmark::internal::Benchmark* b) {

@@ -76,10 +76,14 @@ service SessionService {
   Status releaseExclusive(1: string sessionId, 2: i64 lockCookie) throws (1: InvalidRequest e)
 
   /**
-   * Stores data and timeout (minutes, 1..525600) and releases the lock. If the item is locked and
-   * lockCookie is not the holder's: LOCKED, nothing changes. With createUninitialized, creates an
-   * uninitialized item when none exists and does nothing (OK) when one does. data longer than the
-   * server's --max_value_bytes -> InvalidRequest.
+   * Stores data and timeout (minutes, 1..525600) and releases the lock.
+   * LOCKED, nothing changes: the item is locked and lockCookie is not the holder's, or lockCookie
+   * is non-zero and not the item's latest cookie (the caller's lock was dropped by age or
+   * force-released and a newer lock was issued since: its copy is stale).
+   * NOT_FOUND, nothing is created: lockCookie is non-zero and the item no longer exists (it was
+   * removed, e.g. by sign-out, or expired): removal wins over a late save.
+   * With createUninitialized: creates an uninitialized item when none exists; when one exists,
+   * only restarts its timeout (OK). data longer than --max_value_bytes -> InvalidRequest.
    */
   Status put(1: string sessionId, 2: binary data, 3: i32 timeoutMinutes, 4: i64 lockCookie,
              5: bool createUninitialized) throws (1: InvalidRequest e)

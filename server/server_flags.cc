@@ -17,7 +17,7 @@ DEFINE_uint64(memory_segments, 64,
               "Independently locked memory segments (power of two; lowered automatically so a "
               "segment holds at least 8 maximum-size values).");
 DEFINE_uint64(max_value_bytes, 1 << 20,
-              "Largest session value accepted (default 1 MiB, ceiling 64 MiB). Bigger values "
+              "Largest session value accepted (default 1 MiB, ceiling 32 MiB). Bigger values "
               "get InvalidRequest; frames over 2x this plus 64 KiB close the connection.");
 DEFINE_int64(max_lock_age_seconds, 120,
              "The server drops a lock older than this (clients force-release earlier with their "
@@ -32,18 +32,21 @@ DEFINE_bool(enable_debug_clock, false,
 
 namespace sessionserver {
 
+constexpr int64_t kOneYearSeconds = 365LL * 24 * 3600;
+
 Status ConfigFromFlags(ServerConfig* c) {
   if (FLAGS_port < 0 || FLAGS_port > 65535) return Status::InvalidArgument("--port out of range");
   if (FLAGS_max_value_bytes == 0 || FLAGS_max_value_bytes > kMaxValueBytesCeiling) {
     return Status::InvalidArgument("--max_value_bytes must be 1.." +
                                    std::to_string(kMaxValueBytesCeiling));
   }
-  if (FLAGS_max_lock_age_seconds < 0) {
-    return Status::InvalidArgument("--max_lock_age_seconds must be >= 0");
+  if (FLAGS_max_lock_age_seconds < 0 || FLAGS_max_lock_age_seconds > kOneYearSeconds) {
+    return Status::InvalidArgument("--max_lock_age_seconds must be 0..31536000 (one year)");
   }
-  if (FLAGS_expiry_interval_ms <= 0 || FLAGS_expiry_budget == 0) {
-    return Status::InvalidArgument("--expiry_interval_ms and --expiry_budget must be positive");
+  if (FLAGS_expiry_interval_ms <= 0 || FLAGS_expiry_interval_ms > 60'000) {
+    return Status::InvalidArgument("--expiry_interval_ms must be 1..60000");
   }
+  if (FLAGS_expiry_budget == 0) return Status::InvalidArgument("--expiry_budget must be positive");
   if (FLAGS_io_threads == 0) return Status::InvalidArgument("--io_threads must be positive");
 
   c->thrift.host = FLAGS_host;

@@ -19,6 +19,23 @@ thrift::Status::type ToThrift(Outcome o) {
   return thrift::Status::NOT_FOUND;
 }
 
+// Storage counters as info() names them (PROTOCOL.md lists them).
+const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
+    {"items", &StoreStats::items},
+    {"bytes", &StoreStats::bytes},
+    {"capacity_bytes", &StoreStats::capacity_bytes},
+    {"hits", &StoreStats::hits},
+    {"misses", &StoreStats::misses},
+    {"evictions", &StoreStats::evictions},
+    {"expirations", &StoreStats::expirations},
+    {"lock_waits", &StoreStats::lock_conflicts},
+    {"locks_acquired", &StoreStats::locks_acquired},
+    {"locks_expired", &StoreStats::locks_expired},
+    {"inserts", &StoreStats::inserts},
+    {"updates", &StoreStats::updates},
+    {"removals", &StoreStats::removals},
+};
+
 const char* const kOpNames[] = {"get",    "get_exclusive", "release_exclusive", "put",
                                 "remove", "reset_timeout", "info"};
 
@@ -123,7 +140,10 @@ void SessionHandler::debugAdvanceClock(int64_t millis) {
     ThrowIfError(Status::InvalidArgument(
         "debugAdvanceClock is disabled; start the server with --enable_debug_clock"));
   }
-  if (millis <= 0) ThrowIfError(Status::InvalidArgument("millis must be positive"));
+  constexpr int64_t kMaxStepMillis = 10LL * 365 * 24 * 3600 * 1000;  // ten years per call
+  if (millis <= 0 || millis > kMaxStepMillis) {
+    ThrowIfError(Status::InvalidArgument("millis must be 1.." + std::to_string(kMaxStepMillis)));
+  }
   debug_clock_->AdvanceMicros(millis * 1000);
 }
 
@@ -135,19 +155,7 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
   }
   c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
   const StoreStats s = store_->GetStats();
-  c["items"] = static_cast<int64_t>(s.items);
-  c["bytes"] = static_cast<int64_t>(s.bytes);
-  c["capacity_bytes"] = static_cast<int64_t>(s.capacity_bytes);
-  c["hits"] = static_cast<int64_t>(s.hits);
-  c["misses"] = static_cast<int64_t>(s.misses);
-  c["evictions"] = static_cast<int64_t>(s.evictions);
-  c["expirations"] = static_cast<int64_t>(s.expirations);
-  c["lock_waits"] = static_cast<int64_t>(s.lock_conflicts);
-  c["locks_acquired"] = static_cast<int64_t>(s.locks_acquired);
-  c["locks_expired"] = static_cast<int64_t>(s.locks_expired);
-  c["inserts"] = static_cast<int64_t>(s.inserts);
-  c["updates"] = static_cast<int64_t>(s.updates);
-  c["removals"] = static_cast<int64_t>(s.removals);
+  for (const auto& [name, field] : kStoreCounters) c[name] = static_cast<int64_t>(s.*field);
   return c;
 }
 

@@ -75,6 +75,9 @@ class ClosingProcessorFactory : public TProcessorFactory {
 
 }  // namespace
 
+// Buffer a connection keeps between calls (values of typical 1-5 KiB sessions fit).
+constexpr size_t kIdleBufferBytes = 16 << 10;
+
 size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
 
 // Tells Start() that serve() is listening (preServe) or has failed, and Stop() that serve() has
@@ -144,6 +147,11 @@ Status ThriftServer::Start() {
   server_->setMaxFrameSize(static_cast<size_t>(frame_limit));
   server_->setMaxConnections(options_.max_connections);
   server_->setOverloadAction(apache::thrift::server::T_OVERLOAD_CLOSE_ON_ACCEPT);
+  // A connection's buffers grow to its largest frame. Trim them after every call to what a
+  // typical session needs, so idle connections never hold large-value buffers.
+  server_->setResizeBufferEveryN(1);
+  server_->setIdleReadBufferLimit(kIdleBufferBytes);
+  server_->setIdleWriteBufferLimit(kIdleBufferBytes);
   ready_ = std::make_shared<ReadySignal>();
   server_->setServerEventHandler(ready_);
 
@@ -161,9 +169,9 @@ Status ThriftServer::Start() {
   Status s = ready_->Wait();
   if (!s.ok()) {
     serve_thread_.join();
-    server_.reset();
     if (workers_) workers_->stop();
     workers_.reset();
+    server_.reset();
     return s;
   }
   port_ = server_->getListenPort();
@@ -188,9 +196,11 @@ void ThriftServer::Stop() {
     if (++attempts > 1) LOG(WARNING) << "Thrift server still running; stop attempt " << attempts;
   } while (!ready_->WaitFinished(500'000));
   serve_thread_.join();
-  server_.reset();
+  // Workers first: a request still running refers to its connection and IO thread, which the
+  // server owns. ThreadManager::stop() joins them.
   if (workers_) workers_->stop();
   workers_.reset();
+  server_.reset();
 }
 
 }  // namespace sessionserver

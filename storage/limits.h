@@ -22,10 +22,13 @@ inline constexpr int32_t kDefaultTimeoutMinutes = 20;
 // ASP.NET-style "app path + id" keys fit too.
 inline constexpr size_t kMaxSessionIdBytes = 256;
 
-// Default and ceiling for --max_value_bytes. The ceiling keeps one Thrift frame far below
-// Thrift's 100 MiB message limit and a single item far below a memory segment.
+// Default and ceiling for --max_value_bytes. The server's frame limit is 2x the value limit plus
+// 64 KiB, and must stay below Thrift's 100 MiB maximum message size, or values between the two
+// would close connections instead of getting InvalidRequest.
 inline constexpr size_t kDefaultMaxValueBytes = 1 << 20;
-inline constexpr size_t kMaxValueBytesCeiling = 64 << 20;
+inline constexpr size_t kMaxValueBytesCeiling = 32 << 20;
+static_assert(2 * kMaxValueBytesCeiling + (64 << 10) < 100 * 1024 * 1024,
+              "frames at the ceiling must fit Thrift's default maximum message size");
 
 Status CheckSessionId(std::string_view id);
 Status CheckTimeoutMinutes(int32_t minutes);

@@ -64,8 +64,14 @@ class Segment {
   // Finds the live entry for `key`; unindexes it instead if it has expired.
   Entry* FindLive(std::string_view key, uint32_t hash, int64_t now_us, Leftovers* lo)
       REQUIRES(mu_);
+  // Finds the live entry for a change by the holder of `lock_cookie` (0 = none): an unlocked
+  // entry, or one locked with that cookie. Returns null after answering NOT_FOUND or LOCKED.
+  Entry* FindForHolder(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
+                       WriteResult* out, Leftovers* lo) REQUIRES(mu_);
   // Drops the lock of `e` if it is older than the server-side limit.
   void ExpireOldLock(Entry* e, int64_t now_us) REQUIRES(mu_);
+  // Clears a stale lock and moves `e` to the LRU list just before `before`.
+  void DropStaleLock(Entry* e, Entry* before) REQUIRES(mu_);
   // Fills a LOCKED answer with the holder's cookie and lock age.
   void AnswerLocked(const Entry* e, int64_t now_us, WriteResult* out) REQUIRES(mu_);
   // Restarts the sliding timeout and makes `e` the most recently used.
@@ -74,16 +80,28 @@ class Segment {
 
   void Index(Entry* e) REQUIRES(mu_);
   void Unindex(Entry* e, std::vector<Entry*>* sink) REQUIRES(mu_);
-  void EvictOverCapacity(Leftovers* lo) REQUIRES(mu_);
-  void LruAppend(Entry* e) REQUIRES(mu_);
-  static void LruRemove(Entry* e);
+  // Drops stale locks, then evicts from the old end of the LRU list until usage fits; never
+  // evicts locked entries or `keep`.
+  void EvictOverCapacity(const Entry* keep, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
+  // Takes the lock on `e` (new cookie, lock time) and moves it to the locked list.
+  void LockEntry(Entry* e, int64_t now_us) REQUIRES(mu_);
+  // Clears the lock and returns `e` to the new end of the LRU list.
+  void UnlockEntry(Entry* e) REQUIRES(mu_);
+  bool LockTooOld(const Entry* e, int64_t now_us) const;
+  static void ListAppend(Entry* head, Entry* e);
+  static void ListRemove(Entry* e);
 
   const size_t capacity_;
   const int64_t max_lock_age_us_;
 
   mutable Mutex mu_;
   HandleTable table_ GUARDED_BY(mu_);
-  Entry lru_ GUARDED_BY(mu_);  // dummy head: lru_.lru_next is the oldest, lru_.lru_prev newest
+  // Every indexed entry is on exactly one of two lists (linked through lru_prev/lru_next):
+  // unlocked entries on lru_, in last-access order (lru_.lru_next is the oldest), which eviction
+  // and expiry consume from the old end; locked entries on locked_, in lock-time order, so
+  // eviction never has to step over an item in use and stale locks are found at its head.
+  Entry lru_ GUARDED_BY(mu_);
+  Entry locked_ GUARDED_BY(mu_);
   size_t usage_ GUARDED_BY(mu_) = 0;
   uint64_t last_version_ GUARDED_BY(mu_) = 0;
   uint32_t sweep_cursor_ GUARDED_BY(mu_) = 0;

@@ -97,9 +97,12 @@ class SessionStore {
   // wrong cookie; kNotFound if there is no item.
   virtual Status ReleaseExclusive(std::string_view id, int64_t lock_cookie, WriteResult* out) = 0;
 
-  // Stores data + timeout and releases the lock. If locked and `lock_cookie` (0 = none) is not the
-  // holder's: kLocked, nothing changes. With `create_uninitialized`, creates an uninitialized
-  // item if none exists and silently does nothing (kOk) if one does.
+  // Stores data + timeout and releases the lock. kLocked, and nothing changes, if the item is
+  // locked and `lock_cookie` (0 = none) is not the holder's, or if `lock_cookie` is non-zero and
+  // not the item's latest cookie (the caller's lock was lost to a newer one). kNotFound, and
+  // nothing is created, if `lock_cookie` is non-zero and the item is gone (removal wins). With
+  // `create_uninitialized`, creates an uninitialized item if none exists and otherwise only
+  // restarts the existing item's timeout (kOk).
   // REQUIRES timeout in 1..525600 and data.size() <= max_value_bytes (else InvalidArgument).
   virtual Status Put(std::string_view id, std::string_view data, int32_t timeout_minutes,
                      int64_t lock_cookie, bool create_uninitialized, WriteResult* out) = 0;

@@ -114,6 +114,50 @@ TEST_F(CapacityTest, LockedItemsAreNeverEvicted) {
   EXPECT_EQ(PutValue(store_.get(), "held", "done", 20, lock.lock_cookie), Outcome::kOk);
 }
 
+// Regression: 64 locks at the old end of the LRU list used to stop eviction in the segment.
+TEST_F(CapacityTest, ManyLockedItemsDoNotStopEviction) {
+  for (int i = 0; i < 80; ++i) {
+    const std::string id = "held" + std::to_string(i);
+    PutValue(store_.get(), id, std::string(100, 'h'));
+    ASSERT_EQ(Lock(store_.get(), id).outcome, Outcome::kOk);
+  }
+  for (int i = 0; i < 300; ++i) {
+    PutValue(store_.get(), "f" + std::to_string(i), std::string(2000, 'f'));
+    StoreStats stats = store_->GetStats();
+    ASSERT_LE(stats.bytes, stats.capacity_bytes) << "after put " << i;
+  }
+  EXPECT_EQ(Lock(store_.get(), "held0").outcome, Outcome::kLocked) << "locked items stay";
+}
+
+// Regression: abandoned locks (crashed clients) must not pin memory: once the server-side lock
+// age has passed, their items are evictable.
+TEST_F(CapacityTest, AbandonedLocksBecomeEvictable) {
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "abandoned" + std::to_string(i);
+    PutValue(store_.get(), id, std::string(3000, 'a'));
+    ASSERT_EQ(Lock(store_.get(), id).outcome, Outcome::kOk);
+  }
+  clock_.AdvanceSeconds(121);
+  for (int i = 0; i < 20; ++i) PutValue(store_.get(), "f" + std::to_string(i), std::string(3000, 'f'));
+  std::vector<ItemRecord> evicted = listener_.evicted();
+  ASSERT_FALSE(evicted.empty());
+  EXPECT_EQ(evicted[0].id, "abandoned0");
+  EXPECT_LE(store_->GetStats().bytes, store_->GetStats().capacity_bytes);
+}
+
+// Regression: when locked items fill the segment, the value just written used to be evicted by
+// its own put (acknowledged, then lost).
+TEST_F(CapacityTest, JustWrittenValueIsNeverItsOwnVictim) {
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "held" + std::to_string(i);
+    PutValue(store_.get(), id, std::string(3000, 'h'));
+    ASSERT_EQ(Lock(store_.get(), id).outcome, Outcome::kOk);
+  }
+  ASSERT_EQ(PutValue(store_.get(), "new", std::string(4000, 'n')), Outcome::kOk);
+  EXPECT_EQ(GetValue(store_.get(), "new").outcome, Outcome::kOk);
+  for (const ItemRecord& r : listener_.evicted()) EXPECT_NE(r.id, "new");
+}
+
 TEST_F(CapacityTest, ReplacingAValueRechargesIt) {
   PutValue(store_.get(), "s", std::string(4000, 'a'));
   const uint64_t big = store_->GetStats().bytes;

@@ -265,9 +265,58 @@ TEST_F(ProtocolTest, RecreatedItemNeverReissuesAnOldCookie) {
   EXPECT_EQ(w.outcome, Outcome::kLocked) << "a stale cookie must not release the new lock";
 }
 
-TEST_F(ProtocolTest, PutWithACookieOnAMissingItemCreatesIt) {
-  EXPECT_EQ(PutValue(store(), "s", "v", 20, 42), Outcome::kOk);
+TEST_F(ProtocolTest, PutWithoutACookieOnAMissingItemCreatesIt) {
+  EXPECT_EQ(PutValue(store(), "s", "v", 20, 0), Outcome::kOk);
   EXPECT_EQ(GetValue(store(), "s").data, "v");
+}
+
+// Regression: a request whose lock the server dropped by age must not overwrite the save of the
+// request that locked the item after it (last-writer-wins loss).
+TEST_F(ProtocolTest, StaleHolderCannotOverwriteANewerSave) {
+  PutValue(store(), "s", "v0");
+  ReadResult a = Lock(store(), "s");
+  clock_.AdvanceSeconds(130);  // A's lock is dropped at 120 s
+  ReadResult b = Lock(store(), "s");
+  ASSERT_EQ(b.outcome, Outcome::kOk);
+  ASSERT_EQ(PutValue(store(), "s", "from-b", 20, b.lock_cookie), Outcome::kOk);
+  WriteResult w;
+  ASSERT_TRUE(store()->Put("s", "from-a", 20, a.lock_cookie, false, &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kLocked);
+  EXPECT_EQ(w.lock_cookie, b.lock_cookie) << "reports the latest cookie";
+  EXPECT_EQ(w.lock_age_ms, 0) << "the item is not locked now";
+  EXPECT_EQ(GetValue(store(), "s").data, "from-b");
+}
+
+TEST_F(ProtocolTest, HolderWhoseLockWasDroppedMaySaveIfNobodyLockedSince) {
+  PutValue(store(), "s", "v0");
+  ReadResult a = Lock(store(), "s");
+  clock_.AdvanceSeconds(130);
+  EXPECT_EQ(GetValue(store(), "s").outcome, Outcome::kOk) << "lock dropped";
+  EXPECT_EQ(PutValue(store(), "s", "from-a", 20, a.lock_cookie), Outcome::kOk);
+  EXPECT_EQ(GetValue(store(), "s").data, "from-a");
+}
+
+// Regression: sign-out (remove with the holder's cookie from a LOCKED reply) followed by the
+// in-flight request's save must leave the session removed.
+TEST_F(ProtocolTest, SaveAfterRemovalDoesNotResurrectTheSession) {
+  PutValue(store(), "s", "cart");
+  ReadResult a = Lock(store(), "s");
+  WriteResult w;
+  ASSERT_TRUE(store()->Remove("s", a.lock_cookie, &w).ok());
+  ASSERT_EQ(w.outcome, Outcome::kOk);
+  ASSERT_TRUE(store()->Put("s", "cart+1", 20, a.lock_cookie, false, &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kNotFound);
+  EXPECT_EQ(GetValue(store(), "s").outcome, Outcome::kNotFound);
+  EXPECT_EQ(store()->GetStats().items, 0u);
+}
+
+TEST_F(ProtocolTest, CreateUninitializedOnAnExistingItemRestartsItsTimeout) {
+  PutValue(store(), "s", "v", 1);
+  clock_.AdvanceSeconds(50);
+  WriteResult w;
+  ASSERT_TRUE(store()->Put("s", "", 1, 0, true, &w).ok());
+  clock_.AdvanceSeconds(50);
+  EXPECT_EQ(GetValue(store(), "s").outcome, Outcome::kOk);
 }
 
 TEST_F(ProtocolTest, BinaryValuesRoundTrip) {
