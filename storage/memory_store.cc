@@ -145,17 +145,17 @@ class MemoryStore : public SessionStore {
     if (!lo->evicted.empty() && options_.eviction_listener != nullptr) {
       std::vector<ItemRecord> records;
       records.reserve(lo->evicted.size());
-      for (const Entry* e : lo->evicted) {
+      lo->evicted.ForEach([&records](const Entry* e) {
         // Metadata of an unindexed entry no longer changes, so it is read here without a lock.
         records.push_back(ItemRecord{std::string(e->key()), std::string(e->value()),
                                      e->timeout_minutes, e->expires_at_us(), e->version,
                                      e->uninitialized()});
-      }
+      });
       options_.eviction_listener->OnEvict(std::move(records));
     }
     if (lo->pinned != nullptr) Unref(lo->pinned);
-    for (Entry* e : lo->released) Unref(e);
-    for (Entry* e : lo->evicted) Unref(e);
+    lo->released.ForEach(Unref);
+    lo->evicted.ForEach(Unref);
   }
 
   const MemoryStoreOptions options_;

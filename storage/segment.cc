@@ -50,7 +50,7 @@ void Segment::Index(Entry* e) {
   usage_ += e->charge;
 }
 
-void Segment::Unindex(Entry* e, std::vector<Entry*>* sink) {
+void Segment::Unindex(Entry* e, EntryList* sink) {
   table_.Remove(e);
   ListRemove(e);
   usage_ -= e->charge;

@@ -20,11 +20,37 @@
 
 namespace sessionserver {
 
+// A list of entries that keeps the first few inline: a put usually hands back one replaced
+// entry, and a heap allocation per request for it would cost more than the rest of the put.
+class EntryList {
+ public:
+  void push_back(Entry* e) {
+    if (inline_count_ < kInline) {
+      inline_[inline_count_++] = e;
+    } else {
+      overflow_.push_back(e);
+    }
+  }
+  bool empty() const { return inline_count_ == 0; }
+  size_t size() const { return inline_count_ + overflow_.size(); }
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (size_t i = 0; i < inline_count_; ++i) fn(inline_[i]);
+    for (Entry* e : overflow_) fn(e);
+  }
+
+ private:
+  static constexpr size_t kInline = 4;
+  Entry* inline_[kInline];
+  size_t inline_count_ = 0;
+  std::vector<Entry*> overflow_;
+};
+
 // References a segment operation hands back; the caller disposes of them after the lock is gone.
 struct Leftovers {
-  Entry* pinned = nullptr;       // a read's entry: copy its value, then Unref
-  std::vector<Entry*> released;  // unindexed (replaced, removed, expired): Unref
-  std::vector<Entry*> evicted;   // pushed out by capacity: report, then Unref
+  Entry* pinned = nullptr;  // a read's entry: copy its value, then Unref
+  EntryList released;       // unindexed (replaced, removed, expired): Unref
+  EntryList evicted;        // pushed out by capacity: report, then Unref
 };
 
 class Segment {
@@ -79,7 +105,7 @@ class Segment {
   uint64_t NextVersion(uint64_t previous, int64_t now_us) REQUIRES(mu_);
 
   void Index(Entry* e) REQUIRES(mu_);
-  void Unindex(Entry* e, std::vector<Entry*>* sink) REQUIRES(mu_);
+  void Unindex(Entry* e, EntryList* sink) REQUIRES(mu_);
   // Drops stale locks, then evicts from the old end of the LRU list until usage fits; never
   // evicts locked entries or `keep`.
   void EvictOverCapacity(const Entry* keep, int64_t now_us, Leftovers* lo) REQUIRES(mu_);

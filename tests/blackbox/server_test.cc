@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -166,6 +167,24 @@ TEST(ServerFlagsTest, DebugClockIsRefusedUnlessEnabled) {
   GetResult r;
   c->get(r, "x");  // the connection still works after the refusal
   EXPECT_EQ(r.status, ts::Status::NOT_FOUND);
+}
+
+TEST(ServerFlagsTest, FlagfileSetsLimits) {
+  char path[] = "/tmp/ss-flagfile-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string flags = "--max_value_bytes=100\n--server_id=from-flagfile\n";
+  ASSERT_EQ(write(fd, flags.data(), flags.size()), static_cast<ssize_t>(flags.size()));
+  close(fd);
+  ServerProcess server;
+  ASSERT_TRUE(server.Start({std::string("--flagfile=") + path}));
+  unlink(path);
+  TestClient c(server.port());
+  EXPECT_EQ(c->put("s", std::string(100, 'x'), 20, 0, false), ts::Status::OK);
+  EXPECT_THROW(c->put("s", std::string(101, 'x'), 20, 0, false), InvalidRequest);
+  ts::ServerInfo info;
+  c->info(info);
+  EXPECT_EQ(info.serverId, "from-flagfile");
 }
 
 TEST(ServerFlagsTest, BadFlagsFailStartUpWithAClearMessage) {
