@@ -1,6 +1,7 @@
 #include "server/thrift_server.h"
 
 #include <glog/logging.h>
+#include <thrift/TConfiguration.h>
 #include <thrift/TOutput.h>
 #include <thrift/concurrency/ThreadFactory.h>
 #include <thrift/concurrency/ThreadManager.h>
@@ -11,6 +12,8 @@
 #include <sys/socket.h>
 
 #include <utility>
+
+#include "storage/limits.h"
 
 namespace sessionserver {
 
@@ -79,6 +82,9 @@ class ClosingProcessorFactory : public TProcessorFactory {
 constexpr size_t kIdleBufferBytes = 16 << 10;
 
 size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
+static_assert(2 * kMaxValueBytesCeiling + (64 << 10) <
+                  static_cast<size_t>(apache::thrift::TConfiguration::DEFAULT_MAX_MESSAGE_SIZE),
+              "the frame limit must bind before Thrift's own message size limit");
 
 // Tells Start() that serve() is listening (preServe) or has failed, and Stop() that serve() has
 // returned.

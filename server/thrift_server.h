@@ -6,6 +6,13 @@
 // limit (or one that lies about its size, or bytes that are not Thrift) closes that connection
 // only. Other connections are unaffected.
 //
+// Where the limits live: the nonblocking server reads each frame itself (bounded by
+// setMaxFrameSize = FrameLimit) and decodes it from an internal memory buffer that carries
+// Thrift's default TConfiguration (100 MiB message size); the binary protocol factory bounds every
+// string and binary to FrameLimit and containers to 1,024 elements. FrameLimit at the largest
+// allowed value stays below that 100 MiB (static_assert in thrift_server.cc), so the frame limit
+// is always the one that binds.
+//
 // Thread-safe: Start, Stop and port may be called from any thread; Stop is idempotent.
 #ifndef SESSIONSERVER_SERVER_THRIFT_SERVER_H_
 #define SESSIONSERVER_SERVER_THRIFT_SERVER_H_
