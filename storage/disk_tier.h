@@ -45,13 +45,16 @@ struct DiskTierStats {
   uint64_t capacity_evictions = 0;
   uint64_t compaction_drops = 0;  // expired or corrupt records dropped by compaction
   uint64_t errors = 0;           // RocksDB errors from reads and writes
+  uint64_t stale_skipped = 0;    // ops older than the stored record's version, not applied
 };
 
 class DiskTier {
  public:
   virtual ~DiskTier() = default;
 
-  // Applies `ops` atomically and in order (a later op on the same id wins).
+  // Applies `ops` atomically and in order (a later op on the same id wins). Version guard: an op
+  // whose item.version is older than the stored record's is skipped (counted), so a stale copy
+  // never replaces a newer record and a tombstone never deletes a newer one.
   virtual Status Write(const std::vector<DiskOp>& ops) = 0;
 
   // Reads the live record for `id`. *found = false if there is none, or it has expired, or it is

@@ -16,7 +16,9 @@
 namespace sessionserver {
 
 struct Entry {
-  enum Flags : uint8_t { kLocked = 1, kUninitialized = 2 };
+  // kMaybeBelow: a copy of this item may exist in the disk tier (it was loaded from there, or
+  // spilled, or replaced an item that was), so removing or expiring it must reach the disk too.
+  enum Flags : uint8_t { kLocked = 1, kUninitialized = 2, kMaybeBelow = 4 };
 
   Entry* next_hash;  // chain in the segment's hash table
   Entry* lru_prev;   // LRU list: lru_next points toward newer entries
@@ -40,6 +42,7 @@ struct Entry {
 
   bool locked() const { return flags & kLocked; }
   bool uninitialized() const { return flags & kUninitialized; }
+  bool maybe_below() const { return flags & kMaybeBelow; }
   int64_t expires_at_us() const {
     return last_access_us + static_cast<int64_t>(timeout_minutes) * 60'000'000;
   }

@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "storage/disk_tier.h"
 #include "storage/entry.h"
 #include "storage/limits.h"
 #include "storage/segment.h"
 #include "storage/session_store.h"
+#include "storage/spill_writer.h"
 #include "util/hash.h"
 
 namespace sessionserver {
@@ -38,15 +40,40 @@ namespace {
 // everything else out of its segment.
 constexpr size_t kMinItemsPerSegment = 8;
 constexpr size_t kMinCapacityBytes = 64 << 10;
+// Attempts of one operation at finding its item while it moves between memory, the staging area
+// and the disk tier (each retry means the item was staged during the disk read; more than a few
+// in a row means a pathological churn of that one id).
+constexpr int kMaxLoadAttempts = 16;
+constexpr size_t kDefaultMinStagedBytes = 8 << 20;
+// The longest a request that staged past the soft bound waits for the disk writer.
+constexpr int64_t kBackpressureWaitUs = 10'000;
 
 class MemoryStore : public SessionStore {
  public:
   MemoryStore(const MemoryStoreOptions& options, size_t segment_count, Clock* clock)
       : options_(options), clock_(clock), segment_shift_(64 - Log2(segment_count)) {
-    const size_t per_segment = options.capacity_bytes / segment_count;
+    SegmentOptions so;
+    so.capacity_bytes = options.capacity_bytes / segment_count;
+    so.max_lock_age_us = options.max_lock_age_us;
+    so.has_disk_tier = options.disk_tier != nullptr;
+    const size_t staged =
+        options.max_staged_bytes > 0
+            ? options.max_staged_bytes
+            : std::max<size_t>(options.capacity_bytes / 4, kDefaultMinStagedBytes);
+    so.max_staged_bytes = staged / segment_count;
+    std::vector<Segment*> raw;
     for (size_t i = 0; i < segment_count; ++i) {
-      segments_.push_back(std::make_unique<Segment>(per_segment, options.max_lock_age_us));
+      segments_.push_back(std::make_unique<Segment>(so));
+      raw.push_back(segments_.back().get());
     }
+    if (options.disk_tier != nullptr) {
+      writer_ = std::make_unique<SpillWriter>(std::move(raw), options.disk_tier);
+      writer_->Start();
+    }
+  }
+
+  ~MemoryStore() override {
+    if (writer_) writer_->Stop();
   }
 
   Status Get(std::string_view id, ReadResult* out) override { return Read(id, false, out); }
@@ -55,20 +82,20 @@ class MemoryStore : public SessionStore {
   }
 
   Status ReleaseExclusive(std::string_view id, int64_t cookie, WriteResult* out) override {
-    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo) {
-      s->Release(id, h, cookie, now, out, lo);
+    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo, Load* load) {
+      s->Release(id, h, cookie, now, out, lo, load);
     });
   }
 
   Status Remove(std::string_view id, int64_t cookie, WriteResult* out) override {
-    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo) {
-      s->Remove(id, h, cookie, now, out, lo);
+    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo, Load* load) {
+      s->Remove(id, h, cookie, now, out, lo, load);
     });
   }
 
   Status ResetTimeout(std::string_view id, WriteResult* out) override {
-    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo) {
-      s->ResetTimeout(id, h, now, out, lo);
+    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo, Load* load) {
+      s->ResetTimeout(id, h, now, out, lo, load);
     });
   }
 
@@ -82,10 +109,13 @@ class MemoryStore : public SessionStore {
     // The copy of the value happens here, before any lock is taken.
     Entry* fresh = NewEntry(id, static_cast<uint32_t>(h), data, timeout_minutes);
     if (fresh == nullptr) return Status::Internal("out of memory allocating a session item");
-    Leftovers lo;
-    SegmentFor(h)->Put(fresh, cookie, create_uninitialized, clock_->NowMicros(), out, &lo);
-    Dispose(&lo);
-    return Status::OK();
+    bool consumed = false;
+    s = WithDiskTier(id, h, [&](Segment* seg, uint32_t, int64_t now, Leftovers* lo, Load* load) {
+      seg->Put(fresh, cookie, create_uninitialized, now, out, lo, load);
+      consumed = !load->needed;
+    });
+    if (!consumed) Unref(fresh);
+    return s;
   }
 
   size_t ReclaimExpired(size_t budget) override {
@@ -98,6 +128,20 @@ class MemoryStore : public SessionStore {
       Dispose(&lo);
     }
     return reclaimed;
+  }
+
+  Status Flush(int64_t timeout_us) override {
+    return writer_ ? writer_->Flush(timeout_us) : Status::OK();
+  }
+
+  Status PersistAll(int64_t timeout_us) override {
+    if (!writer_) return Status::OK();
+    for (auto& segment : segments_) {
+      Leftovers lo;
+      segment->StageAll(clock_->NowMicros(), &lo);
+      Dispose(&lo);
+    }
+    return writer_->Flush(timeout_us);
   }
 
   StoreStats GetStats() const override {
@@ -119,24 +163,62 @@ class MemoryStore : public SessionStore {
   }
 
   Status Read(std::string_view id, bool exclusive, ReadResult* out) {
-    Status s = CheckSessionId(id);
-    if (!s.ok()) return s;
-    const uint64_t h = hasher_(id);
-    Leftovers lo;
-    SegmentFor(h)->Read(id, static_cast<uint32_t>(h), exclusive, clock_->NowMicros(), out, &lo);
-    if (lo.pinned != nullptr) out->data.assign(lo.pinned->value());
-    Dispose(&lo);
-    return Status::OK();
+    return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo, Load* load) {
+      s->Read(id, h, exclusive, now, out, lo, load);
+      if (lo->pinned != nullptr) out->data.assign(lo->pinned->value());  // Dispose runs after
+    });
   }
 
   template <typename Op>
   Status Mutate(std::string_view id, Op op) {
     Status s = CheckSessionId(id);
     if (!s.ok()) return s;
-    const uint64_t h = hasher_(id);
-    Leftovers lo;
-    op(SegmentFor(h), static_cast<uint32_t>(h), clock_->NowMicros(), &lo);
-    Dispose(&lo);
+    return WithDiskTier(id, hasher_(id), op);
+  }
+
+  // Runs `op` on the id's segment; when it stops because the id must be read from the disk tier,
+  // reads it (no lock held) and runs `op` again with what was found. Copying a read's value out
+  // happens inside `op` but after the segment's lock is released (the entry is pinned).
+  template <typename Op>
+  Status WithDiskTier(std::string_view id, uint64_t h, Op op) {
+    Segment* segment = SegmentFor(h);
+    Load load;
+    for (int attempt = 0; attempt < kMaxLoadAttempts; ++attempt) {
+      Leftovers lo;
+      load.needed = false;
+      op(segment, static_cast<uint32_t>(h), clock_->NowMicros(), &lo, &load);
+      Dispose(&lo);
+      if (!load.needed) return Status::OK();
+      Status s = ReadDisk(id, h, &load);
+      if (!s.ok()) {
+        Leftovers cancel;
+        segment->CancelLoad(id, &load, &cancel);
+        Dispose(&cancel);
+        return s;
+      }
+    }
+    Leftovers cancel;
+    segment->CancelLoad(id, &load, &cancel);
+    Dispose(&cancel);
+    return Status::Unavailable("the session kept moving between memory and disk; retry");
+  }
+
+  // Reads the id's disk-tier copy into load->entry (null if none) and marks the read done.
+  Status ReadDisk(std::string_view id, uint64_t h, Load* load) {
+    ItemRecord item;
+    bool found = false;
+    Status s = options_.disk_tier->Read(id, &item, &found);
+    if (!s.ok()) return Status::Unavailable("disk tier read failed: " + s.ToString());
+    load->done = true;
+    load->entry = nullptr;
+    if (!found) return Status::OK();
+    Entry* e = NewEntry(id, static_cast<uint32_t>(h), item.data, item.timeout_minutes);
+    if (e == nullptr) return Status::Internal("out of memory loading a session item");
+    e->version = item.version;
+    e->last_access_us =
+        item.expires_at_us - static_cast<int64_t>(item.timeout_minutes) * 60'000'000;
+    if (item.uninitialized) e->flags |= Entry::kUninitialized;
+    load->entry = e;
     return Status::OK();
   }
 
@@ -153,6 +235,8 @@ class MemoryStore : public SessionStore {
       });
       options_.eviction_listener->OnEvict(std::move(records));
     }
+    if (lo->staged && writer_) writer_->Kick();
+    if (lo->over_soft_bound && writer_) writer_->WaitForProgress(kBackpressureWaitUs);
     if (lo->pinned != nullptr) Unref(lo->pinned);
     lo->released.ForEach(Unref);
     lo->evicted.ForEach(Unref);
@@ -164,6 +248,7 @@ class MemoryStore : public SessionStore {
   const int segment_shift_;
   std::vector<std::unique_ptr<Segment>> segments_;
   std::atomic<size_t> next_reclaim_{0};
+  std::unique_ptr<SpillWriter> writer_;  // with a disk tier only; declared last, stopped first
 };
 
 }  // namespace

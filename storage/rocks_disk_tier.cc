@@ -179,6 +179,7 @@ class RocksDiskTier : public DiskTier {
     s.capacity_evictions = capacity_evictions_.load(std::memory_order_relaxed);
     s.compaction_drops = shared_.compaction_drops.load(std::memory_order_relaxed);
     s.errors = errors_.load(std::memory_order_relaxed);
+    s.stale_skipped = stale_skipped_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -207,6 +208,7 @@ class RocksDiskTier : public DiskTier {
     bool found = false;
     int64_t spill_time_us = 0;
     uint32_t bytes = 0;
+    uint64_t version = 0;
   };
   Status CurrentPlacement(std::string_view id, Placement* p);
 
@@ -226,7 +228,7 @@ class RocksDiskTier : public DiskTier {
 
   std::atomic<uint64_t> records_written_{0}, records_deleted_{0}, bytes_written_{0}, reads_{0},
       read_hits_{0}, expired_on_read_{0}, corrupt_records_{0}, capacity_evictions_{0},
-      errors_{0};
+      errors_{0}, stale_skipped_{0};
 };
 
 Status RocksDiskTier::CurrentPlacement(std::string_view id, Placement* p) {
@@ -238,6 +240,7 @@ Status RocksDiskTier::CurrentPlacement(std::string_view id, Placement* p) {
   if (DecodeDiskRecord(id, bytes, options_.max_value_bytes, &item, &p->spill_time_us).ok()) {
     p->found = true;
     p->bytes = static_cast<uint32_t>(bytes.size());
+    p->version = item.version;
   }
   return Status::OK();
 }
@@ -248,7 +251,7 @@ Status RocksDiskTier::Write(const std::vector<DiskOp>& ops) {
   std::map<std::string, Placement, std::less<>> in_batch;
   const int64_t now = clock_->NowMicros();
   int64_t live_delta = 0;
-  uint64_t written = 0, deleted = 0, bytes = 0;
+  uint64_t written = 0, deleted = 0, bytes = 0, stale_skipped = 0;
   for (const DiskOp& op : ops) {
     const std::string& id = op.item.id;
     Placement old;
@@ -258,6 +261,10 @@ Status RocksDiskTier::Write(const std::vector<DiskOp>& ops) {
     } else {
       Status s = CurrentPlacement(id, &old);
       if (!s.ok()) return Failed(s, "read before write");
+    }
+    if (old.found && op.item.version < old.version) {
+      ++stale_skipped;  // version guard: an older copy never replaces or deletes a newer one
+      continue;
     }
     if (old.found) {
       batch.Delete(spill_order(), SpillOrderKey(old.spill_time_us, id));
@@ -272,7 +279,7 @@ Status RocksDiskTier::Write(const std::vector<DiskOp>& ops) {
       batch.Put(records(), id, record);
       batch.Put(spill_order(), SpillOrderKey(now, id),
                 SpillOrderValue(static_cast<uint32_t>(record.size()), op.item.expires_at_us));
-      now_placed = Placement{true, now, static_cast<uint32_t>(record.size())};
+      now_placed = Placement{true, now, static_cast<uint32_t>(record.size()), op.item.version};
       live_delta += static_cast<int64_t>(record.size());
       bytes += record.size();
       ++written;
@@ -289,6 +296,7 @@ Status RocksDiskTier::Write(const std::vector<DiskOp>& ops) {
   records_written_.fetch_add(written, std::memory_order_relaxed);
   records_deleted_.fetch_add(deleted, std::memory_order_relaxed);
   bytes_written_.fetch_add(bytes, std::memory_order_relaxed);
+  stale_skipped_.fetch_add(stale_skipped, std::memory_order_relaxed);
   return Status::OK();
 }
 

@@ -7,11 +7,12 @@ namespace {
 
 // How many hash buckets Reclaim sweeps per unit of budget.
 constexpr uint32_t kBucketsPerBudgetUnit = 4;
+// What a staged tombstone is counted as against max_staged_bytes.
+constexpr size_t kTombstoneBytes = 64;
 
 }  // namespace
 
-Segment::Segment(size_t capacity_bytes, int64_t max_lock_age_us)
-    : capacity_(capacity_bytes), max_lock_age_us_(max_lock_age_us) {
+Segment::Segment(const SegmentOptions& options) : options_(options) {
   MutexLock l(&mu_);
   for (Entry* head : {&lru_, &locked_}) head->lru_next = head->lru_prev = head;
 }
@@ -25,7 +26,12 @@ Segment::~Segment() {
       e = next;
     }
   }
+  for (auto& [id, staged] : staged_) {
+    if (staged.entry != nullptr) Unref(staged.entry);
+  }
 }
+
+// ---- Lists, index, locks ----
 
 void Segment::ListRemove(Entry* e) {
   e->lru_next->lru_prev = e->lru_prev;
@@ -50,11 +56,10 @@ void Segment::Index(Entry* e) {
   usage_ += e->charge;
 }
 
-void Segment::Unindex(Entry* e, EntryList* sink) {
+void Segment::Unindex(Entry* e) {
   table_.Remove(e);
   ListRemove(e);
   usage_ -= e->charge;
-  sink->push_back(e);
 }
 
 void Segment::LockEntry(Entry* e, int64_t now_us) {
@@ -73,17 +78,7 @@ void Segment::UnlockEntry(Entry* e) {
 }
 
 bool Segment::LockTooOld(const Entry* e, int64_t now_us) const {
-  return max_lock_age_us_ > 0 && now_us - e->lock_time_us >= max_lock_age_us_;
-}
-
-Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Leftovers* lo) {
-  Entry* e = table_.Lookup(key, hash);
-  if (e != nullptr && e->ExpiredAt(now_us)) {
-    ++counters_.expirations;
-    Unindex(e, &lo->released);
-    return nullptr;
-  }
-  return e;
+  return options_.max_lock_age_us > 0 && now_us - e->lock_time_us >= options_.max_lock_age_us;
 }
 
 void Segment::ExpireOldLock(Entry* e, int64_t now_us) {
@@ -115,18 +110,179 @@ void Segment::Touch(Entry* e, int64_t now_us) {
 }
 
 uint64_t Segment::NextVersion(uint64_t previous, int64_t now_us) {
-  // A hybrid of a counter and the clock: strictly greater than anything this segment issued
-  // before (so a removed-then-recreated id never reuses a version) and close to wall time (so
-  // versions from different servers compare sensibly).
+  // A hybrid of a counter and the clock: strictly greater than anything this segment issued or
+  // loaded before (so a removed-then-recreated id never reuses a version) and close to wall time
+  // (so versions from different servers compare sensibly).
   uint64_t v = std::max({previous + 1, last_version_ + 1, static_cast<uint64_t>(now_us)});
   last_version_ = v;
   return v;
 }
 
+// ---- Leaving memory: discard, stage, evict ----
+
+void Segment::Discard(Entry* e, Leftovers* lo) {
+  Unindex(e);
+  if (options_.has_disk_tier && e->maybe_below()) {
+    Stage(e, /*tombstone=*/true, lo);
+  } else {
+    lo->released.push_back(e);
+  }
+}
+
+void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
+  std::string id(e->key());
+  auto ticket = loads_.find(id);
+  if (ticket != loads_.end()) ++ticket->second.generation;  // a disk read in flight is stale now
+  if (!tombstone && !force && staged_bytes_ + e->charge > options_.max_staged_bytes) {
+    // The writer is far behind (a failing disk; a merely slow one is met with backpressure at the
+    // soft bound first): drop the data rather than grow without bound. If an older copy may be on
+    // disk, a tombstone still keeps it from coming back.
+    ++counters_.spill_dropped;
+    if (!e->maybe_below()) {
+      lo->released.push_back(e);
+      return;
+    }
+    tombstone = true;
+  }
+  Staged& slot = staged_[id];
+  if (slot.entry != nullptr) {
+    staged_bytes_ -= slot.entry->charge;
+    lo->released.push_back(slot.entry);
+  } else if (slot.seq != 0) {
+    staged_bytes_ -= kTombstoneBytes;
+  }
+  slot.version = e->version;
+  slot.seq = ++next_stage_seq_;
+  slot.in_flight = false;
+  if (tombstone) {
+    slot.entry = nullptr;
+    staged_bytes_ += kTombstoneBytes;
+    lo->released.push_back(e);
+    ++counters_.tombstones;
+  } else {
+    e->flags |= Entry::kMaybeBelow;
+    slot.entry = e;
+    staged_bytes_ += e->charge;
+    ++counters_.spills;
+  }
+  lo->staged = true;
+  if (staged_bytes_ > options_.max_staged_bytes / 4) lo->over_soft_bound = true;
+}
+
+void Segment::EvictOverCapacity(const Entry* keep, int64_t now_us, Leftovers* lo) {
+  if (usage_ <= options_.capacity_bytes) return;
+  // Abandoned locks (crashed clients) must not pin memory: drop the stale ones, oldest first,
+  // which returns their entries to the LRU list and makes them evictable.
+  Entry* const oldest_unlocked = lru_.lru_next;  // all go in front of it, in lock order
+  while (locked_.lru_next != &locked_ && LockTooOld(locked_.lru_next, now_us)) {
+    DropStaleLock(locked_.lru_next, oldest_unlocked);
+  }
+  // Locked entries are not on the LRU list, so nothing here is in use except `keep`, the entry
+  // just written or loaded, which sits at the new end: stopping there may leave the segment over
+  // budget until locked neighbours unlock, but never evicts what the caller is about to use.
+  while (usage_ > options_.capacity_bytes && lru_.lru_next != &lru_ && lru_.lru_next != keep) {
+    Entry* e = lru_.lru_next;
+    if (e->ExpiredAt(now_us)) {
+      ++counters_.expirations;  // dead anyway: reclaim it rather than spill it
+      Discard(e, lo);
+      continue;
+    }
+    ++counters_.evictions;
+    Unindex(e);
+    if (options_.has_disk_tier) {
+      Stage(e, /*tombstone=*/false, lo);
+    } else {
+      lo->evicted.push_back(e);
+    }
+  }
+}
+
+// ---- Finding an item in memory, the staging area, or the disk tier ----
+
+void Segment::RequestLoad(std::string_view key, Load* load) {
+  LoadTicket& t = loads_[std::string(key)];
+  ++t.holders;
+  load->ticket_generation = t.generation;
+  load->needed = true;
+}
+
+bool Segment::ReleaseTicket(std::string_view key, uint64_t generation) {
+  auto it = loads_.find(std::string(key));
+  if (it == loads_.end()) return false;
+  const bool valid = it->second.generation == generation;
+  if (--it->second.holders == 0) loads_.erase(it);
+  return valid;
+}
+
+Entry* Segment::Install(Entry* loaded, int64_t now_us, Leftovers* lo) {
+  if (loaded->ExpiredAt(now_us)) {
+    lo->released.push_back(loaded);
+    return nullptr;
+  }
+  loaded->flags |= Entry::kMaybeBelow;
+  last_version_ = std::max(last_version_, loaded->version);
+  // Lock cookies are not stored on disk; start past any cookie the item's earlier life in memory
+  // can have issued (cookies start at a version, a clock reading, and grow by one per lock).
+  loaded->lock_cookie = std::max(static_cast<int64_t>(loaded->version), now_us);
+  Index(loaded);
+  ++counters_.disk_loads;
+  EvictOverCapacity(loaded, now_us, lo);
+  return loaded;
+}
+
+Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Leftovers* lo,
+                         Load* load) {
+  bool ticket_valid = false;
+  Entry* loaded = load->entry;
+  load->entry = nullptr;
+  if (load->done) {
+    ticket_valid = ReleaseTicket(key, load->ticket_generation);
+    load->done = false;
+  }
+  Entry* e = table_.Lookup(key, hash);
+  if (e == nullptr && options_.has_disk_tier) {
+    auto it = staged_.find(std::string(key));
+    if (it != staged_.end()) {
+      Entry* staged = it->second.entry;
+      if (staged == nullptr) {  // a tombstone: removed or expired
+        if (loaded != nullptr) lo->released.push_back(loaded);
+        return nullptr;
+      }
+      // Back to memory. A write of it in flight still completes; FinishStaged then finds the
+      // staging gone and leaves everything as is.
+      staged_bytes_ -= staged->charge;
+      staged_.erase(it);
+      ++counters_.staged_pullbacks;
+      Index(staged);
+      EvictOverCapacity(staged, now_us, lo);
+      e = staged;
+    }
+  }
+  if (e != nullptr) {
+    if (loaded != nullptr) lo->released.push_back(loaded);
+    if (e->ExpiredAt(now_us)) {
+      ++counters_.expirations;
+      Discard(e, lo);
+      return nullptr;
+    }
+    return e;
+  }
+  if (!options_.has_disk_tier) return nullptr;
+  if (!ticket_valid) {  // not read yet, or the id was staged while it was being read
+    if (loaded != nullptr) lo->released.push_back(loaded);
+    RequestLoad(key, load);
+    return nullptr;
+  }
+  return loaded == nullptr ? nullptr : Install(loaded, now_us, lo);
+}
+
+// ---- The protocol operations ----
+
 void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t now_us,
-                   ReadResult* out, Leftovers* lo) {
+                   ReadResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
-  Entry* e = FindLive(key, hash, now_us, lo);
+  Entry* e = FindLive(key, hash, now_us, lo, load);
+  if (load->needed) return;
   if (e == nullptr) {
     ++counters_.misses;
     out->outcome = Outcome::kNotFound;
@@ -160,9 +316,10 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
 }
 
 void Segment::Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, int64_t now_us,
-                  WriteResult* out, Leftovers* lo) {
+                  WriteResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
-  Entry* old = FindLive(fresh->key(), fresh->hash, now_us, lo);
+  Entry* old = FindLive(fresh->key(), fresh->hash, now_us, lo, load);
+  if (load->needed) return;  // the caller keeps `fresh` for the next attempt
   if (old != nullptr) {
     ExpireOldLock(old, now_us);
     if (create_uninitialized) {  // the protocol ignores it silently when the item exists
@@ -181,7 +338,9 @@ void Segment::Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, 
     }
     fresh->version = NextVersion(old->version, now_us);
     fresh->lock_cookie = old->lock_cookie;  // cookies keep increasing across puts
-    Unindex(old, &lo->released);
+    fresh->flags |= old->flags & Entry::kMaybeBelow;
+    Unindex(old);
+    lo->released.push_back(old);
     ++counters_.updates;
   } else if (lock_cookie != 0 && !create_uninitialized) {
     // The caller held a lock on an item that is gone (removed, e.g. by sign-out, or expired).
@@ -203,32 +362,10 @@ void Segment::Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, 
   EvictOverCapacity(fresh, now_us, lo);
 }
 
-void Segment::EvictOverCapacity(const Entry* keep, int64_t now_us, Leftovers* lo) {
-  if (usage_ <= capacity_) return;
-  // Abandoned locks (crashed clients) must not pin memory: drop the stale ones, oldest first,
-  // which returns their entries to the LRU list and makes them evictable.
-  Entry* const oldest_unlocked = lru_.lru_next;  // all go in front of it, in lock order
-  while (locked_.lru_next != &locked_ && LockTooOld(locked_.lru_next, now_us)) {
-    DropStaleLock(locked_.lru_next, oldest_unlocked);
-  }
-  // Locked entries are not on the LRU list, so nothing here is in use except `keep`, the entry
-  // just written, which sits at the new end: stopping there may leave the segment over budget
-  // until locked neighbours unlock, but never evicts what the caller was just told is stored.
-  while (usage_ > capacity_ && lru_.lru_next != &lru_ && lru_.lru_next != keep) {
-    Entry* e = lru_.lru_next;
-    if (e->ExpiredAt(now_us)) {
-      ++counters_.expirations;  // dead anyway: reclaim it rather than spill it
-      Unindex(e, &lo->released);
-    } else {
-      ++counters_.evictions;
-      Unindex(e, &lo->evicted);
-    }
-  }
-}
-
 Entry* Segment::FindForHolder(std::string_view key, uint32_t hash, int64_t lock_cookie,
-                              int64_t now_us, WriteResult* out, Leftovers* lo) {
-  Entry* e = FindLive(key, hash, now_us, lo);
+                              int64_t now_us, WriteResult* out, Leftovers* lo, Load* load) {
+  Entry* e = FindLive(key, hash, now_us, lo, load);
+  if (load->needed) return nullptr;
   if (e == nullptr) {
     out->outcome = Outcome::kNotFound;
     return nullptr;
@@ -242,9 +379,9 @@ Entry* Segment::FindForHolder(std::string_view key, uint32_t hash, int64_t lock_
 }
 
 void Segment::Release(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
-                      WriteResult* out, Leftovers* lo) {
+                      WriteResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
-  Entry* e = FindForHolder(key, hash, lock_cookie, now_us, out, lo);
+  Entry* e = FindForHolder(key, hash, lock_cookie, now_us, out, lo, load);
   if (e == nullptr) return;
   if (e->locked()) UnlockEntry(e);
   Touch(e, now_us);
@@ -252,19 +389,20 @@ void Segment::Release(std::string_view key, uint32_t hash, int64_t lock_cookie, 
 }
 
 void Segment::Remove(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
-                     WriteResult* out, Leftovers* lo) {
+                     WriteResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
-  Entry* e = FindForHolder(key, hash, lock_cookie, now_us, out, lo);
+  Entry* e = FindForHolder(key, hash, lock_cookie, now_us, out, lo, load);
   if (e == nullptr) return;
   ++counters_.removals;
-  Unindex(e, &lo->released);
+  Discard(e, lo);
   out->outcome = Outcome::kOk;
 }
 
 void Segment::ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us,
-                           WriteResult* out, Leftovers* lo) {
+                           WriteResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
-  Entry* e = FindLive(key, hash, now_us, lo);
+  Entry* e = FindLive(key, hash, now_us, lo, load);
+  if (load->needed) return;
   if (e == nullptr) {
     out->outcome = Outcome::kNotFound;
     return;
@@ -273,11 +411,21 @@ void Segment::ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us,
   out->outcome = Outcome::kOk;
 }
 
+void Segment::CancelLoad(std::string_view key, Load* load, Leftovers* lo) {
+  MutexLock l(&mu_);
+  ReleaseTicket(key, load->ticket_generation);
+  if (load->entry != nullptr) lo->released.push_back(load->entry);
+  load->entry = nullptr;
+  load->needed = load->done = false;
+}
+
+// ---- Background work ----
+
 size_t Segment::Reclaim(size_t budget, int64_t now_us, Leftovers* lo) {
   MutexLock l(&mu_);
   size_t reclaimed = 0;
   while (reclaimed < budget && lru_.lru_next != &lru_ && lru_.lru_next->ExpiredAt(now_us)) {
-    Unindex(lru_.lru_next, &lo->released);
+    Discard(lru_.lru_next, lo);
     ++reclaimed;
   }
   const uint32_t buckets = table_.bucket_count();
@@ -288,7 +436,7 @@ size_t Segment::Reclaim(size_t budget, int64_t now_us, Leftovers* lo) {
     for (Entry* e = table_.bucket(sweep_cursor_); e != nullptr && reclaimed < budget;) {
       Entry* next = e->next_hash;
       if (e->ExpiredAt(now_us)) {
-        Unindex(e, &lo->released);
+        Discard(e, lo);
         ++reclaimed;
       }
       e = next;
@@ -298,11 +446,76 @@ size_t Segment::Reclaim(size_t budget, int64_t now_us, Leftovers* lo) {
   return reclaimed;
 }
 
+void Segment::TakeStaged(size_t max_bytes, std::vector<StagedItem>* out) {
+  MutexLock l(&mu_);
+  size_t bytes = 0;
+  for (auto& [id, staged] : staged_) {
+    if (bytes >= max_bytes) break;
+    if (staged.in_flight) continue;
+    staged.in_flight = true;
+    StagedItem item;
+    item.id = id;
+    item.seq = staged.seq;
+    item.tombstone = staged.entry == nullptr;
+    item.meta.id = id;
+    item.meta.version = staged.version;
+    if (!item.tombstone) {
+      Entry* e = staged.entry;
+      Ref(e);
+      item.entry = e;
+      item.meta.timeout_minutes = e->timeout_minutes;
+      item.meta.expires_at_us = e->expires_at_us();
+      item.meta.uninitialized = e->uninitialized();
+      bytes += e->charge;
+    } else {
+      bytes += kTombstoneBytes;
+    }
+    out->push_back(std::move(item));
+  }
+}
+
+void Segment::FinishStaged(std::vector<StagedItem>* items, bool written, Leftovers* lo) {
+  MutexLock l(&mu_);
+  for (StagedItem& item : *items) {
+    if (item.entry != nullptr) lo->released.push_back(item.entry);  // the snapshot's pin
+    item.entry = nullptr;
+    auto it = staged_.find(item.id);
+    if (it == staged_.end() || it->second.seq != item.seq) continue;  // pulled back or replaced
+    if (!written) {
+      it->second.in_flight = false;
+      continue;
+    }
+    if (it->second.entry != nullptr) {
+      staged_bytes_ -= it->second.entry->charge;
+      lo->released.push_back(it->second.entry);
+    } else {
+      staged_bytes_ -= kTombstoneBytes;
+    }
+    staged_.erase(it);
+  }
+}
+
+void Segment::StageAll(int64_t now_us, Leftovers* lo) {
+  MutexLock l(&mu_);
+  for (Entry* head : {&locked_, &lru_}) {
+    while (head->lru_next != head) {
+      Entry* e = head->lru_next;
+      Unindex(e);
+      e->flags &= ~Entry::kLocked;  // locks do not survive a restart
+      if (e->ExpiredAt(now_us)) {
+        lo->released.push_back(e);
+      } else {
+        Stage(e, /*tombstone=*/false, lo, /*force=*/true);
+      }
+    }
+  }
+}
+
 void Segment::AddStats(StoreStats* s) const {
   MutexLock l(&mu_);
   s->items += table_.size();
   s->bytes += usage_;
-  s->capacity_bytes += capacity_;
+  s->capacity_bytes += options_.capacity_bytes;
   s->hits += counters_.hits;
   s->misses += counters_.misses;
   s->evictions += counters_.evictions;
@@ -313,6 +526,13 @@ void Segment::AddStats(StoreStats* s) const {
   s->inserts += counters_.inserts;
   s->updates += counters_.updates;
   s->removals += counters_.removals;
+  s->disk_loads += counters_.disk_loads;
+  s->staged_pullbacks += counters_.staged_pullbacks;
+  s->spills += counters_.spills;
+  s->spill_dropped += counters_.spill_dropped;
+  s->tombstones += counters_.tombstones;
+  s->staged_items += staged_.size();
+  s->staged_bytes += staged_bytes_;
 }
 
 }  // namespace sessionserver

@@ -1,16 +1,27 @@
-// Segment: one independently locked slice of the memory store. It owns a hash table and an LRU
-// list of Entry, charges every entry's bytes against its capacity, and implements the session
-// protocol's rules for the ids that hash to it. Internal to storage/.
+// Segment: one independently locked slice of the memory store. It owns a hash table and two
+// lists of Entry, charges every entry's bytes against its capacity, implements the session
+// protocol's rules for the ids that hash to it, and (when the store has a disk tier) a staging
+// area through which items leave memory for the disk. Internal to storage/.
+//
+// Where an id can be, with a disk tier: indexed (in memory), staged (left memory, not yet known
+// to be on disk: an entry or a tombstone), or on disk. Items move between these places only under
+// mu_, so an op that looks at the index and then at the staging area sees every item that is not
+// on disk: there is no moment in which a session being spilled or removed is invisible. The
+// disk read itself happens without the lock (Load, below); a load ticket per id in flight lets
+// any staging of that id during the read invalidate it, so an older disk copy is never installed
+// over a newer state.
 //
 // Thread-safe: every public method takes mu_ for its whole duration and nothing else; no I/O, no
-// allocation of values and no callbacks run under mu_. Work that must happen without the lock
-// (copying a value out, freeing entries, telling the eviction listener) is handed back to the
-// caller in Leftovers.
+// copying of values and no callbacks run under mu_. Work that must happen without the lock
+// (copying a value out, freeing entries, telling the eviction listener, reading the disk) is
+// handed back to the caller in Leftovers or Load.
 #ifndef SESSIONSERVER_STORAGE_SEGMENT_H_
 #define SESSIONSERVER_STORAGE_SEGMENT_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "storage/entry.h"
@@ -50,50 +61,112 @@ class EntryList {
 struct Leftovers {
   Entry* pinned = nullptr;  // a read's entry: copy its value, then Unref
   EntryList released;       // unindexed (replaced, removed, expired): Unref
-  EntryList evicted;        // pushed out by capacity: report, then Unref
+  EntryList evicted;        // pushed out by capacity with no disk tier: report, then Unref
+  bool staged = false;      // something was staged for the disk tier: wake the writer
+  bool over_soft_bound = false;  // the staging area is past 1/4 of its bound: apply backpressure
+};
+
+// The disk-tier step of one operation. An op that finds its id neither indexed nor staged stops
+// with `needed` set (and a load ticket registered); the caller reads the disk tier without any
+// lock and runs the op again with `done` set and `entry` holding what it found (or null). The op
+// then installs `entry` itself, in the same critical section, unless the ticket was invalidated,
+// in which case it stops with `needed` again.
+struct Load {
+  bool needed = false;     // out
+  bool done = false;       // in: this attempt has read the disk tier
+  Entry* entry = nullptr;  // in, owned: the disk tier's copy (null: none)
+  uint64_t ticket_generation = 0;  // the staging generation of the id when the ticket was taken
+};
+
+// A staged item as the spill writer sees it: a snapshot taken under the lock. The value bytes are
+// read from `entry` (pinned; values never change); the metadata here is the state when staged.
+struct StagedItem {
+  std::string id;
+  uint64_t seq = 0;  // identifies this staging; FinishStaged unstages only the same one
+  bool tombstone = false;
+  Entry* entry = nullptr;  // pinned (one reference owned by the snapshot); null for tombstones
+  ItemRecord meta;         // id, timeout, expiry, version, uninitialized; data left empty
+};
+
+struct SegmentOptions {
+  size_t capacity_bytes = 0;
+  int64_t max_lock_age_us = 0;   // 0 disables the server-side lock age limit
+  bool has_disk_tier = false;
+  // Past this, evictions are dropped (counted) instead of staged; past a quarter of it, requests
+  // that stage wait briefly for the writer (backpressure).
+  size_t max_staged_bytes = 0;
 };
 
 class Segment {
  public:
-  // `max_lock_age_us` 0 disables the server-side lock age limit.
-  Segment(size_t capacity_bytes, int64_t max_lock_age_us);
+  explicit Segment(const SegmentOptions& options);
   ~Segment();
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
 
   // The protocol operations (contracts in session_store.h). `now_us` is the request's time.
   void Read(std::string_view key, uint32_t hash, bool exclusive, int64_t now_us, ReadResult* out,
-            Leftovers* lo) EXCLUDES(mu_);
-  // Takes ownership of `fresh` (one reference, value filled in).
+            Leftovers* lo, Load* load) EXCLUDES(mu_);
+  // Takes ownership of `fresh` (one reference, value filled in), except when it stops with
+  // load->needed, when the caller keeps it for the next attempt.
   void Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, int64_t now_us,
-           WriteResult* out, Leftovers* lo) EXCLUDES(mu_);
+           WriteResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
   void Release(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
-               WriteResult* out, Leftovers* lo) EXCLUDES(mu_);
+               WriteResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
   void Remove(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
-              WriteResult* out, Leftovers* lo) EXCLUDES(mu_);
+              WriteResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
   void ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us, WriteResult* out,
-                    Leftovers* lo) EXCLUDES(mu_);
+                    Leftovers* lo, Load* load) EXCLUDES(mu_);
+
+  // Drops the load ticket of an attempt that will not run again (the disk read failed).
+  void CancelLoad(std::string_view key, Load* load, Leftovers* lo) EXCLUDES(mu_);
 
   // Unindexes up to `budget` expired entries: first from the old end of the LRU list (the least
   // recently touched, so the first to expire among equal timeouts), then by sweeping a few hash
   // buckets from a cursor that persists across calls (for mixed timeouts). Returns the count.
   size_t Reclaim(size_t budget, int64_t now_us, Leftovers* lo) EXCLUDES(mu_);
 
+  // ---- For the spill writer (only with a disk tier) ----
+  // Snapshots up to `max_bytes` of staged items not already being written, oldest staging first
+  // is not guaranteed; each id has at most one staged item. Marks them in flight.
+  void TakeStaged(size_t max_bytes, std::vector<StagedItem>* out) EXCLUDES(mu_);
+  // After the writer's attempt: unstages each item that is still the same staging (`seq`) if
+  // `written`, or makes it available to the next TakeStaged if not. Drops the snapshots' pins
+  // into `lo`.
+  void FinishStaged(std::vector<StagedItem>* items, bool written, Leftovers* lo) EXCLUDES(mu_);
+  // Stages every indexed item (locked ones too; their locks are dropped). For shutdown: after
+  // this and a full flush, the disk tier holds everything the segment had.
+  void StageAll(int64_t now_us, Leftovers* lo) EXCLUDES(mu_);
+
   void AddStats(StoreStats* stats) const EXCLUDES(mu_);
 
  private:
   struct Counters {
     uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, lock_conflicts = 0,
-             locks_expired = 0, locks_acquired = 0, inserts = 0, updates = 0, removals = 0;
+             locks_expired = 0, locks_acquired = 0, inserts = 0, updates = 0, removals = 0,
+             disk_loads = 0, staged_pullbacks = 0, spills = 0, spill_dropped = 0,
+             tombstones = 0;
+  };
+  struct Staged {
+    Entry* entry = nullptr;  // null: tombstone
+    uint64_t version = 0;    // the entry's, or the removed item's for a tombstone
+    uint64_t seq = 0;
+    bool in_flight = false;
+  };
+  struct LoadTicket {
+    int holders = 0;
+    uint64_t generation = 0;  // bumped by every staging of the id
   };
 
-  // Finds the live entry for `key`; unindexes it instead if it has expired.
-  Entry* FindLive(std::string_view key, uint32_t hash, int64_t now_us, Leftovers* lo)
+  // Finds the live entry for `key`: indexed, or pulled back from the staging area, or installed
+  // from load->entry. Returns null if the id has no live item, or (load->needed) if the disk
+  // tier must be read first. An expired entry is discarded on the spot.
+  Entry* FindLive(std::string_view key, uint32_t hash, int64_t now_us, Leftovers* lo, Load* load)
       REQUIRES(mu_);
   // Finds the live entry for a change by the holder of `lock_cookie` (0 = none): an unlocked
   // entry, or one locked with that cookie. Returns null after answering NOT_FOUND or LOCKED.
   Entry* FindForHolder(std::string_view key, uint32_t hash, int64_t lock_cookie, int64_t now_us,
-                       WriteResult* out, Leftovers* lo) REQUIRES(mu_);
+                       WriteResult* out, Leftovers* lo, Load* load) REQUIRES(mu_);
   // Drops the lock of `e` if it is older than the server-side limit.
   void ExpireOldLock(Entry* e, int64_t now_us) REQUIRES(mu_);
   // Clears a stale lock and moves `e` to the LRU list just before `before`.
@@ -105,10 +178,23 @@ class Segment {
   uint64_t NextVersion(uint64_t previous, int64_t now_us) REQUIRES(mu_);
 
   void Index(Entry* e) REQUIRES(mu_);
-  void Unindex(Entry* e, EntryList* sink) REQUIRES(mu_);
+  void Unindex(Entry* e) REQUIRES(mu_);
+  // Unindexes `e` for good (removed or expired); stages a tombstone if a copy may be on disk.
+  void Discard(Entry* e, Leftovers* lo) REQUIRES(mu_);
+  // Puts `e` (unindexed; its index reference moves here) or a tombstone for it in the staging
+  // area, replacing what was staged for the id, and invalidates loads of the id.
+  // `force` ignores max_staged_bytes (shutdown).
+  void Stage(Entry* e, bool tombstone, Leftovers* lo, bool force = false) REQUIRES(mu_);
   // Drops stale locks, then evicts from the old end of the LRU list until usage fits; never
   // evicts locked entries or `keep`.
   void EvictOverCapacity(const Entry* keep, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
+  // Registers a load ticket for `key` and asks the caller to read the disk tier.
+  void RequestLoad(std::string_view key, Load* load) REQUIRES(mu_);
+  // Releases this attempt's ticket; true if no staging of `key` happened since it was taken.
+  bool ReleaseTicket(std::string_view key, uint64_t generation) REQUIRES(mu_);
+  // Makes a disk-tier copy an indexed entry.
+  Entry* Install(Entry* loaded, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
+
   // Takes the lock on `e` (new cookie, lock time) and moves it to the locked list.
   void LockEntry(Entry* e, int64_t now_us) REQUIRES(mu_);
   // Clears the lock and returns `e` to the new end of the LRU list.
@@ -117,8 +203,7 @@ class Segment {
   static void ListAppend(Entry* head, Entry* e);
   static void ListRemove(Entry* e);
 
-  const size_t capacity_;
-  const int64_t max_lock_age_us_;
+  const SegmentOptions options_;
 
   mutable Mutex mu_;
   HandleTable table_ GUARDED_BY(mu_);
@@ -132,6 +217,11 @@ class Segment {
   uint64_t last_version_ GUARDED_BY(mu_) = 0;
   uint32_t sweep_cursor_ GUARDED_BY(mu_) = 0;
   Counters counters_ GUARDED_BY(mu_);
+  // The staging area: at most one staged item per id, keyed by id.
+  std::unordered_map<std::string, Staged> staged_ GUARDED_BY(mu_);
+  size_t staged_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t next_stage_seq_ GUARDED_BY(mu_) = 0;
+  std::unordered_map<std::string, LoadTicket> loads_ GUARDED_BY(mu_);
 };
 
 }  // namespace sessionserver

@@ -78,6 +78,14 @@ struct StoreStats {
   uint64_t inserts = 0;         // items created
   uint64_t updates = 0;         // puts that replaced an item
   uint64_t removals = 0;
+  // With a disk tier:
+  uint64_t disk_loads = 0;        // items read back from the disk tier into memory
+  uint64_t staged_pullbacks = 0;  // items taken back from the staging area before reaching disk
+  uint64_t spills = 0;            // evicted items staged for the disk tier
+  uint64_t spill_dropped = 0;     // evictions dropped because the disk writer was far behind
+  uint64_t tombstones = 0;        // removals/expiries staged so the disk copy goes too
+  uint64_t staged_items = 0;      // staged now, not yet written
+  uint64_t staged_bytes = 0;
 };
 
 class SessionStore {
@@ -119,7 +127,18 @@ class SessionStore {
   virtual size_t ReclaimExpired(size_t budget) = 0;
 
   virtual StoreStats GetStats() const = 0;
+
+  // Waits until every item that has left memory so far is in the disk tier, or `timeout_us` of
+  // real time passed (IOError). OK at once without a disk tier.
+  virtual Status Flush(int64_t timeout_us) = 0;
+
+  // Graceful shutdown: moves every item in memory (locked ones too; locks do not survive) to the
+  // disk tier and waits until all is written. REQUIRES: no other call runs concurrently or later
+  // except the destructor. Without a disk tier it does nothing.
+  virtual Status PersistAll(int64_t timeout_us) = 0;
 };
+
+class DiskTier;
 
 struct MemoryStoreOptions {
   // Byte budget for items, per-item overhead included. Default 256 MiB. Larger keeps more
@@ -138,8 +157,19 @@ struct MemoryStoreOptions {
   // still applies earlier). Default 120 s; 0 disables the server-side limit.
   int64_t max_lock_age_us = 120'000'000;
 
-  // Not owned; may be null. Told about items evicted by capacity.
+  // Not owned; may be null. Told about items evicted by capacity (memory-only stores: with a disk
+  // tier, evicted items go there instead).
   EvictionListener* eviction_listener = nullptr;
+
+  // Not owned; may be null (memory only). The second tier: evicted items are written there by a
+  // background writer, and an id missing from memory is looked up there (and brought back).
+  DiskTier* disk_tier = nullptr;
+
+  // Bytes of evicted items waiting for the disk writer. Past a quarter of it, a request that
+  // evicts waits up to 10 ms for the writer (backpressure, with no lock held); past all of it,
+  // evictions are dropped (counted as spill_dropped): the bound on memory when the disk fails.
+  // Default (0): a quarter of capacity_bytes, at least 8 MiB.
+  size_t max_staged_bytes = 0;
 };
 
 // A segmented in-memory LRU store. `clock` is not owned and must outlive the store.

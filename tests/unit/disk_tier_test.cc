@@ -70,17 +70,32 @@ TEST_F(DiskTierTest, WriteThenReadReturnsEveryField) {
 }
 
 TEST_F(DiskTierTest, RemoveDeletes) {
-  Put(Item("a", "x"));
-  ASSERT_TRUE(tier_->Write({DiskOp{true, ItemRecord{"a", "", 0, 0, 0, false}}}).ok());
+  Put(Item("a", "x", 7));
+  ASSERT_TRUE(tier_->Write({DiskOp{true, ItemRecord{"a", "", 0, 0, 7, false}}}).ok());
   ItemRecord out;
   EXPECT_FALSE(Get("a", &out));
   EXPECT_EQ(tier_->GetStats().records_deleted, 1u);
   EXPECT_EQ(tier_->GetStats().live_bytes, 0u);
 }
 
+TEST_F(DiskTierTest, OlderVersionNeverReplacesOrDeletesANewerRecord) {
+  Put(Item("a", "v9", 9));
+  Put(Item("a", "v8", 8));
+  ItemRecord out;
+  ASSERT_TRUE(Get("a", &out));
+  EXPECT_EQ(out.data, "v9");
+  ASSERT_TRUE(tier_->Write({DiskOp{true, ItemRecord{"a", "", 0, 0, 8, false}}}).ok());
+  ASSERT_TRUE(Get("a", &out)) << "a tombstone of an older version must not delete v9";
+  EXPECT_EQ(tier_->GetStats().stale_skipped, 2u);
+  Put(Item("a", "v10", 10));
+  ASSERT_TRUE(Get("a", &out));
+  EXPECT_EQ(out.data, "v10");
+}
+
 TEST_F(DiskTierTest, LaterOpsInOneBatchWin) {
-  ASSERT_TRUE(tier_->Write({DiskOp{false, Item("a", "first")}, DiskOp{false, Item("a", "second")},
-                            DiskOp{true, Item("b", "")}, DiskOp{false, Item("b", "b-last")}})
+  ASSERT_TRUE(tier_->Write({DiskOp{false, Item("a", "first", 1)},
+                            DiskOp{false, Item("a", "second", 2)}, DiskOp{true, Item("b", "", 3)},
+                            DiskOp{false, Item("b", "b-last", 4)}})
                   .ok());
   ItemRecord out;
   ASSERT_TRUE(Get("a", &out));

@@ -1,0 +1,140 @@
+#include "storage/spill_writer.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace sessionserver {
+namespace {
+
+constexpr size_t kBatchBytes = 4 << 20;
+constexpr int64_t kIdleWaitUs = 20'000;
+constexpr int64_t kFirstBackoffUs = 100'000;
+constexpr int64_t kMaxBackoffUs = 2'000'000;
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+SpillWriter::SpillWriter(std::vector<Segment*> segments, DiskTier* disk)
+    : segments_(std::move(segments)), disk_(disk) {}
+
+SpillWriter::~SpillWriter() { Stop(); }
+
+void SpillWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void SpillWriter::Kick() {
+  MutexLock l(&mu_);
+  kicked_ = true;
+  cv_.SignalAll();
+}
+
+void SpillWriter::Stop() {
+  {
+    MutexLock l(&mu_);
+    stopping_ = true;
+    cv_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+size_t SpillWriter::StagedItems() const {
+  size_t n = 0;
+  for (Segment* s : segments_) {
+    StoreStats stats;
+    s->AddStats(&stats);
+    n += stats.staged_items;
+  }
+  return n;
+}
+
+void SpillWriter::WaitForProgress(int64_t timeout_us) {
+  MutexLock l(&mu_);
+  kicked_ = true;
+  cv_.SignalAll();
+  const uint64_t start = rounds_;
+  const int64_t deadline = SteadyMicros() + timeout_us;
+  while (rounds_ == start && !stopping_) {
+    const int64_t left = deadline - SteadyMicros();
+    if (left <= 0) return;
+    cv_.WaitFor(&mu_, left);
+  }
+}
+
+Status SpillWriter::Flush(int64_t timeout_us) {
+  const int64_t deadline = SteadyMicros() + timeout_us;
+  while (true) {
+    const size_t left = StagedItems();
+    if (left == 0) return Status::OK();
+    if (SteadyMicros() >= deadline) {
+      return Status::IOError(std::to_string(left) + " items not yet written to the disk tier");
+    }
+    Kick();
+    MutexLock l(&mu_);
+    cv_.WaitFor(&mu_, 5'000);
+  }
+}
+
+bool SpillWriter::WriteRound(bool* wrote_any) {
+  for (Segment* segment : segments_) {
+    std::vector<StagedItem> items;
+    segment->TakeStaged(kBatchBytes, &items);
+    if (items.empty()) continue;
+    std::vector<DiskOp> ops;
+    ops.reserve(items.size());
+    for (const StagedItem& item : items) {
+      DiskOp op;
+      op.remove = item.tombstone;
+      op.item = item.meta;
+      if (item.entry != nullptr) op.item.data.assign(item.entry->value());
+      ops.push_back(std::move(op));
+    }
+    Status s = disk_->Write(ops);
+    Leftovers lo;
+    segment->FinishStaged(&items, s.ok(), &lo);
+    lo.released.ForEach(Unref);
+    if (!s.ok()) {
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      LOG(ERROR) << "spill writer: " << s.ToString() << "; " << items.size()
+                 << " items stay staged, retrying with backoff";
+      return false;
+    }
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    *wrote_any = true;
+  }
+  return true;
+}
+
+void SpillWriter::Run() {
+  int64_t backoff_us = 0;
+  while (true) {
+    {
+      MutexLock l(&mu_);
+      if (stopping_) return;
+      if (!kicked_ || backoff_us > 0) cv_.WaitFor(&mu_, backoff_us > 0 ? backoff_us : kIdleWaitUs);
+      if (stopping_) return;
+      kicked_ = false;
+    }
+    bool wrote_any = false;
+    if (!WriteRound(&wrote_any)) {
+      backoff_us = backoff_us == 0 ? kFirstBackoffUs : std::min(2 * backoff_us, kMaxBackoffUs);
+      continue;
+    }
+    backoff_us = 0;
+    if (wrote_any) {
+      Status s = disk_->EnforceCapacity();
+      if (!s.ok()) LOG(ERROR) << "spill writer: disk capacity: " << s.ToString();
+      MutexLock l(&mu_);
+      ++rounds_;
+      kicked_ = true;   // more may be staged than one batch per segment took
+      cv_.SignalAll();  // wake Flush and WaitForProgress waiters
+    }
+  }
+}
+
+}  // namespace sessionserver
