@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -12,6 +13,7 @@
 #include "server/server_flags.h"
 #include "server/session_handler.h"
 #include "server/thrift_server.h"
+#include "storage/disk_tier.h"
 
 namespace sessionserver {
 namespace {
@@ -33,6 +35,31 @@ int WaitForShutdownSignal(const sigset_t& set) {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+constexpr int64_t kPersistTimeoutUs = 60'000'000;
+
+// Opens the disk tier, or returns null (memory only) with the reason logged: a server whose disk
+// fails keeps serving from memory, and info() says disk_available=0.
+std::unique_ptr<DiskTier> OpenDisk(const ServerConfig& config, Clock* clock) {
+  if (config.data_dir.empty()) {
+    LOG(WARNING) << "no --data_dir: memory only; evicted sessions are lost, restarts lose all";
+    return nullptr;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  RocksDiskTierOptions options;
+  options.path = config.data_dir;
+  options.capacity_bytes = config.disk_bytes;
+  options.max_value_bytes = config.memory.max_value_bytes;
+  Status s;
+  std::unique_ptr<DiskTier> disk = OpenRocksDiskTier(options, clock, &s);
+  if (!s.ok()) {
+    LOG(ERROR) << "disk tier unavailable, serving from memory only: " << s.ToString();
+    return nullptr;
+  }
+  LOG(INFO) << "disk tier at " << config.data_dir << ", " << config.disk_bytes << " bytes";
+  return disk;
 }
 
 bool WritePortFile(const std::string& path, int port) {
@@ -61,13 +88,15 @@ int Run() {
     clock = debug_clock.get();
     LOG(WARNING) << "--enable_debug_clock: clients can move this server's clock";
   }
+  std::unique_ptr<DiskTier> disk = OpenDisk(config, clock);
+  config.memory.disk_tier = disk.get();
   std::unique_ptr<SessionStore> store = NewMemoryStore(config.memory, clock, &s);
   if (!s.ok()) {
     LOG(ERROR) << "memory tier: " << s.ToString();
     return 2;
   }
-  auto handler =
-      std::make_shared<SessionHandler>(config.server_id, store.get(), clock, debug_clock.get());
+  auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), disk.get(),
+                                                  clock, debug_clock.get());
   ThriftServer server(config.thrift, handler);
   s = server.Start();
   if (!s.ok()) {
@@ -90,6 +119,16 @@ int Run() {
   LOG(INFO) << "signal " << sig << ": shutting down";
   reaper.Stop();
   server.Stop();
+  if (disk) {
+    s = store->PersistAll(kPersistTimeoutUs);
+    if (!s.ok()) {
+      LOG(ERROR) << "could not write every session to the disk tier: " << s.ToString();
+      return 1;
+    }
+    LOG(INFO) << "memory tier written to " << config.data_dir;
+  }
+  store.reset();  // stops the spill writer before the disk tier closes
+  disk.reset();
   LOG(INFO) << "stopped cleanly";
   return 0;
 }

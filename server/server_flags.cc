@@ -22,6 +22,13 @@ DEFINE_uint64(max_value_bytes, 1 << 20,
 DEFINE_int64(max_lock_age_seconds, 120,
              "The server drops a lock older than this (clients force-release earlier with their "
              "request timeout). 0 disables the server-side limit.");
+DEFINE_string(data_dir, "",
+              "Directory of the RocksDB disk tier: sessions evicted from memory go there, and a "
+              "server restarted on the same directory serves every unexpired session it had. "
+              "Empty: memory only (evicted sessions are lost; a restart loses everything).");
+DEFINE_uint64(disk_bytes, 4ull << 30,
+              "Bound of the disk tier (encoded records). Past it, the records spilled longest "
+              "ago are deleted first.");
 DEFINE_uint64(io_threads, 2, "Thrift event-loop threads.");
 DEFINE_uint64(worker_threads, 4, "Threads that execute requests; 0 runs them on IO threads.");
 DEFINE_uint64(max_connections, 10000, "Connections beyond this are closed on accept.");
@@ -60,6 +67,8 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->memory.max_value_bytes = FLAGS_max_value_bytes;
   c->memory.max_lock_age_us = FLAGS_max_lock_age_seconds * 1'000'000;
   c->server_id = FLAGS_server_id;
+  c->data_dir = FLAGS_data_dir;
+  c->disk_bytes = FLAGS_disk_bytes;
   c->port_file = FLAGS_port_file;
   c->enable_debug_clock = FLAGS_enable_debug_clock;
   c->expiry_interval_us = FLAGS_expiry_interval_ms * 1000;

@@ -19,6 +19,8 @@ struct ServerConfig {
   bool enable_debug_clock = false;
   int64_t expiry_interval_us = 0;
   size_t expiry_budget = 0;
+  std::string data_dir;  // empty: memory only
+  uint64_t disk_bytes = 0;
   MemoryStoreOptions memory;
   ThriftServerOptions thrift;
 };

@@ -34,6 +34,31 @@ const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"inserts", &StoreStats::inserts},
     {"updates", &StoreStats::updates},
     {"removals", &StoreStats::removals},
+    {"hits_disk", &StoreStats::disk_hits},
+    {"disk_loads", &StoreStats::disk_loads},
+    {"staged_pullbacks", &StoreStats::staged_pullbacks},
+    {"spills", &StoreStats::spills},
+    {"spill_dropped", &StoreStats::spill_dropped},
+    {"tombstones", &StoreStats::tombstones},
+    {"staged_items", &StoreStats::staged_items},
+    {"staged_bytes", &StoreStats::staged_bytes},
+};
+
+// Disk tier counters as info() names them.
+const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
+    {"disk_bytes", &DiskTierStats::live_bytes},
+    {"disk_capacity_bytes", &DiskTierStats::capacity_bytes},
+    {"disk_records_written", &DiskTierStats::records_written},
+    {"disk_records_deleted", &DiskTierStats::records_deleted},
+    {"disk_bytes_written", &DiskTierStats::bytes_written},
+    {"disk_reads", &DiskTierStats::reads},
+    {"disk_read_hits", &DiskTierStats::read_hits},
+    {"disk_expired_on_read", &DiskTierStats::expired_on_read},
+    {"disk_corrupt_records", &DiskTierStats::corrupt_records},
+    {"disk_capacity_evictions", &DiskTierStats::capacity_evictions},
+    {"disk_compaction_drops", &DiskTierStats::compaction_drops},
+    {"disk_errors", &DiskTierStats::errors},
+    {"disk_stale_skipped", &DiskTierStats::stale_skipped},
 };
 
 const char* const kOpNames[] = {"get",    "get_exclusive", "release_exclusive", "put",
@@ -41,10 +66,11 @@ const char* const kOpNames[] = {"get",    "get_exclusive", "release_exclusive", 
 
 }  // namespace
 
-SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const Clock* clock,
-                               OffsetClock* debug_clock)
+SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const DiskTier* disk,
+                               const Clock* clock, OffsetClock* debug_clock)
     : server_id_(std::move(server_id)),
       store_(store),
+      disk_(disk),
       clock_(clock),
       debug_clock_(debug_clock),
       start_us_(clock->NowMicros()) {
@@ -156,6 +182,12 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
   c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
   const StoreStats s = store_->GetStats();
   for (const auto& [name, field] : kStoreCounters) c[name] = static_cast<int64_t>(s.*field);
+  c["hits_memory"] = static_cast<int64_t>(s.hits - s.disk_hits);
+  c["disk_available"] = disk_ != nullptr;
+  if (disk_ != nullptr) {
+    const DiskTierStats d = disk_->GetStats();
+    for (const auto& [name, field] : kDiskCounters) c[name] = static_cast<int64_t>(d.*field);
+  }
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "SessionService.h"
+#include "storage/disk_tier.h"
 #include "storage/session_store.h"
 #include "util/clock.h"
 #include "util/mutex.h"
@@ -23,8 +24,9 @@ class SessionHandler : public thrift::SessionServiceIf {
  public:
   // None of the pointers is owned; all must outlive the handler. `debug_clock` is null unless
   // the server runs with --enable_debug_clock; it must be the clock the store reads.
-  SessionHandler(std::string server_id, SessionStore* store, const Clock* clock,
-                 OffsetClock* debug_clock);
+  // `disk` may be null (no disk tier, or it failed to open).
+  SessionHandler(std::string server_id, SessionStore* store, const DiskTier* disk,
+                 const Clock* clock, OffsetClock* debug_clock);
 
   void get(thrift::GetResult& result, const std::string& session_id) override;
   void getExclusive(thrift::GetResult& result, const std::string& session_id) override;
@@ -55,6 +57,7 @@ class SessionHandler : public thrift::SessionServiceIf {
   mutable Mutex id_mu_;
   std::string server_id_ GUARDED_BY(id_mu_);
   SessionStore* const store_;
+  const DiskTier* const disk_;
   const Clock* const clock_;
   OffsetClock* const debug_clock_;
   const int64_t start_us_;

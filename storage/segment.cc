@@ -281,6 +281,7 @@ Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Le
 void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t now_us,
                    ReadResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
+  const uint64_t loads_before = counters_.disk_loads;
   Entry* e = FindLive(key, hash, now_us, lo, load);
   if (load->needed) return;
   if (e == nullptr) {
@@ -298,6 +299,7 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
     return;
   }
   ++counters_.hits;
+  if (counters_.disk_loads != loads_before) ++counters_.disk_hits;
   if (exclusive) {
     LockEntry(e, now_us);
     out->lock_cookie = e->lock_cookie;
@@ -527,6 +529,7 @@ void Segment::AddStats(StoreStats* s) const {
   s->updates += counters_.updates;
   s->removals += counters_.removals;
   s->disk_loads += counters_.disk_loads;
+  s->disk_hits += counters_.disk_hits;
   s->staged_pullbacks += counters_.staged_pullbacks;
   s->spills += counters_.spills;
   s->spill_dropped += counters_.spill_dropped;

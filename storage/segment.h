@@ -144,7 +144,7 @@ class Segment {
   struct Counters {
     uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, lock_conflicts = 0,
              locks_expired = 0, locks_acquired = 0, inserts = 0, updates = 0, removals = 0,
-             disk_loads = 0, staged_pullbacks = 0, spills = 0, spill_dropped = 0,
+             disk_loads = 0, disk_hits = 0, staged_pullbacks = 0, spills = 0, spill_dropped = 0,
              tombstones = 0;
   };
   struct Staged {

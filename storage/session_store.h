@@ -80,6 +80,7 @@ struct StoreStats {
   uint64_t removals = 0;
   // With a disk tier:
   uint64_t disk_loads = 0;        // items read back from the disk tier into memory
+  uint64_t disk_hits = 0;         // reads (of `hits`) whose item came from the disk tier
   uint64_t staged_pullbacks = 0;  // items taken back from the staging area before reaching disk
   uint64_t spills = 0;            // evicted items staged for the disk tier
   uint64_t spill_dropped = 0;     // evictions dropped because the disk writer was far behind
