@@ -299,7 +299,10 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
     return;
   }
   ++counters_.hits;
-  if (counters_.disk_loads != loads_before) ++counters_.disk_hits;
+  if (counters_.disk_loads != loads_before) {
+    ++counters_.disk_hits;
+    out->from_disk_tier = true;
+  }
   if (exclusive) {
     LockEntry(e, now_us);
     out->lock_cookie = e->lock_cookie;

@@ -33,6 +33,7 @@ struct ReadResult {
   int64_t lock_age_ms = 0;      // kLocked: how long the holder has had the lock
   bool initialize_item = false; // kOk: this request is the one that saw the uninitialized item
   uint64_t version = 0;         // kOk: the item's version
+  bool from_disk_tier = false;  // kOk: the item was read back from the disk tier for this request
 };
 
 // Answer to the operations that return only a status. On kLocked, the holder's cookie and
