@@ -42,6 +42,8 @@ const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"tombstones", &StoreStats::tombstones},
     {"staged_items", &StoreStats::staged_items},
     {"staged_bytes", &StoreStats::staged_bytes},
+    {"disk_write_errors", &StoreStats::disk_write_errors},
+    {"disk_write_failing", &StoreStats::disk_write_failing},
 };
 
 // Disk tier counters as info() names them.

@@ -147,6 +147,10 @@ class MemoryStore : public SessionStore {
   StoreStats GetStats() const override {
     StoreStats stats;
     for (const auto& s : segments_) s->AddStats(&stats);
+    if (writer_) {
+      stats.disk_write_errors = writer_->write_errors();
+      stats.disk_write_failing = writer_->failing();
+    }
     return stats;
   }
 

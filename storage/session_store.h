@@ -88,6 +88,8 @@ struct StoreStats {
   uint64_t tombstones = 0;        // removals/expiries staged so the disk copy goes too
   uint64_t staged_items = 0;      // staged now, not yet written
   uint64_t staged_bytes = 0;
+  uint64_t disk_write_errors = 0;   // failed batch writes of the spill writer
+  uint64_t disk_write_failing = 0;  // 1 while the last batch write failed (retrying)
 };
 
 class SessionStore {

@@ -98,6 +98,7 @@ bool SpillWriter::WriteRound(bool* wrote_any) {
     Leftovers lo;
     segment->FinishStaged(&items, s.ok(), &lo);
     lo.released.ForEach(Unref);
+    failing_.store(!s.ok(), std::memory_order_relaxed);
     if (!s.ok()) {
       write_errors_.fetch_add(1, std::memory_order_relaxed);
       LOG(ERROR) << "spill writer: " << s.ToString() << "; " << items.size()

@@ -40,6 +40,8 @@ class SpillWriter {
   void Stop();
 
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+  // True from a failed write until the next successful one.
+  bool failing() const { return failing_.load(std::memory_order_relaxed); }
   uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
 
  private:
@@ -53,6 +55,7 @@ class SpillWriter {
   std::thread thread_;
   std::atomic<uint64_t> write_errors_{0};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<bool> failing_{false};
 
   Mutex mu_;
   CondVar cv_;

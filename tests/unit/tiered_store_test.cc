@@ -192,9 +192,12 @@ TEST_F(TieredStoreTest, WriteErrorsKeepItemsServedAndAreRetried) {
   for (int i = 0; i < 200; ++i) ASSERT_EQ(GetValue(store_.get(), "s" + std::to_string(i)).data, Value(i));
   EXPECT_FALSE(store_->Flush(300'000).ok()) << "nothing can reach the disk";
   EXPECT_GT(faulty_->failed_writes(), 0u);
+  EXPECT_EQ(store_->GetStats().disk_write_failing, 1u);
+  EXPECT_GT(store_->GetStats().disk_write_errors, 0u);
   faulty_->set_write_fault(FaultInjectionDiskTier::WriteFault::kNone);
   Flush();
   EXPECT_EQ(store_->GetStats().staged_items, 0u);
+  EXPECT_EQ(store_->GetStats().disk_write_failing, 0u);
 }
 
 TEST_F(TieredStoreTest, FullDiskDropsBeyondTheStagingBoundAndCountsIt) {
