@@ -65,7 +65,8 @@ class DiskTier {
   virtual Status EnforceCapacity() = 0;
 
   // Compacts the whole tier now, dropping expired and corrupt records (RocksDB also compacts in
-  // the background on its own schedule). For operations and tests.
+  // the background on its own schedule), then rebuilds the live-bytes estimate. For operations
+  // and tests. (EnforceCapacity also rebuilds the estimate every 256 calls.)
   virtual Status Compact() = 0;
 
   virtual DiskTierStats GetStats() const = 0;

@@ -18,7 +18,10 @@ namespace sessionserver {
 struct Entry {
   // kMaybeBelow: a copy of this item may exist in the disk tier (it was loaded from there, or
   // spilled, or replaced an item that was), so removing or expiring it must reach the disk too.
-  enum Flags : uint8_t { kLocked = 1, kUninitialized = 2, kMaybeBelow = 4 };
+  // kDataDirty: its data, timeout or flags may differ from the disk copy (set by puts and by
+  // clearing InitializeItem; clear only on an item just loaded from disk). A clean item that must
+  // be dropped can go without a tombstone: the disk copy holds the same data.
+  enum Flags : uint8_t { kLocked = 1, kUninitialized = 2, kMaybeBelow = 4, kDataDirty = 8 };
 
   Entry* next_hash;  // chain in the segment's hash table
   Entry* lru_prev;   // LRU list: lru_next points toward newer entries
@@ -43,6 +46,7 @@ struct Entry {
   bool locked() const { return flags & kLocked; }
   bool uninitialized() const { return flags & kUninitialized; }
   bool maybe_below() const { return flags & kMaybeBelow; }
+  bool data_dirty() const { return flags & kDataDirty; }
   int64_t expires_at_us() const {
     return last_access_us + static_cast<int64_t>(timeout_minutes) * 60'000'000;
   }

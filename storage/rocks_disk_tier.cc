@@ -29,6 +29,8 @@ constexpr char kSpillOrderFamily[] = "spill_order";
 constexpr size_t kSpillOrderValueBytes = 12;
 // EnforceCapacity trims to this fraction of the capacity, so it does not run on every spill.
 constexpr double kTrimTarget = 0.95;
+// Every this many EnforceCapacity calls, the live-bytes estimate is rebuilt from spill_order.
+constexpr uint64_t kRecomputeEvery = 256;
 
 std::string SpillOrderKey(int64_t spill_time_us, std::string_view id) {
   std::string key(8, '\0');
@@ -101,26 +103,23 @@ class RecordFilter : public rocksdb::CompactionFilter {
   SharedCounters* counters_;
 };
 
-// Drops spill-order entries of expired records and takes their bytes off the live estimate
-// (the record itself is dropped by RecordFilter, which does not count it, so each is counted once).
+// Drops spill-order entries of expired records. It does not touch the live-bytes estimate: a
+// compaction may see an older version of a key that a newer delete outside it already accounted
+// for, so counting here could subtract twice. The writer recomputes the estimate instead.
 class SpillOrderFilter : public rocksdb::CompactionFilter {
  public:
-  SpillOrderFilter(const Clock* clock, SharedCounters* counters)
-      : clock_(clock), counters_(counters) {}
+  explicit SpillOrderFilter(const Clock* clock) : clock_(clock) {}
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
               bool*) const override {
     uint32_t bytes = 0;
     int64_t expires_at = 0;
     if (!ParseSpillOrderValue(value, &bytes, &expires_at)) return true;
-    if (expires_at > clock_->NowMicros()) return false;
-    counters_->SubtractLive(bytes);
-    return true;
+    return expires_at <= clock_->NowMicros();
   }
   const char* Name() const override { return "sessionserver.SpillOrderFilter"; }
 
  private:
   const Clock* clock_;
-  SharedCounters* counters_;
 };
 
 class RocksDiskTier : public DiskTier {
@@ -129,7 +128,7 @@ class RocksDiskTier : public DiskTier {
       : options_(options),
         clock_(clock),
         record_filter_(clock, options.max_value_bytes, &shared_),
-        spill_order_filter_(clock, &shared_) {}
+        spill_order_filter_(clock) {}
 
   ~RocksDiskTier() override {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
@@ -162,7 +161,7 @@ class RocksDiskTier : public DiskTier {
       Status s = FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr));
       if (!s.ok()) return Failed(s, "compaction");
     }
-    return Status::OK();
+    return LoadLiveBytes();  // compaction dropped records the estimate still counts
   }
 
   DiskTierStats GetStats() const override {
@@ -205,10 +204,11 @@ class RocksDiskTier : public DiskTier {
 
   // Where the id's current record sits in the spill order (found = false if no decodable record).
   struct Placement {
-    bool found = false;
+    bool found = false;  // a decodable record exists (expired or not)
     int64_t spill_time_us = 0;
     uint32_t bytes = 0;
     uint64_t version = 0;
+    int64_t expires_at_us = 0;
   };
   Status CurrentPlacement(std::string_view id, Placement* p);
 
@@ -229,6 +229,7 @@ class RocksDiskTier : public DiskTier {
   std::atomic<uint64_t> records_written_{0}, records_deleted_{0}, bytes_written_{0}, reads_{0},
       read_hits_{0}, expired_on_read_{0}, corrupt_records_{0}, capacity_evictions_{0},
       errors_{0}, stale_skipped_{0};
+  uint64_t capacity_checks_ = 0;  // EnforceCapacity runs on the writer thread only
 };
 
 Status RocksDiskTier::CurrentPlacement(std::string_view id, Placement* p) {
@@ -241,6 +242,7 @@ Status RocksDiskTier::CurrentPlacement(std::string_view id, Placement* p) {
     p->found = true;
     p->bytes = static_cast<uint32_t>(bytes.size());
     p->version = item.version;
+    p->expires_at_us = item.expires_at_us;
   }
   return Status::OK();
 }
@@ -262,8 +264,10 @@ Status RocksDiskTier::Write(const std::vector<DiskOp>& ops) {
       Status s = CurrentPlacement(id, &old);
       if (!s.ok()) return Failed(s, "read before write");
     }
-    if (old.found && op.item.version < old.version) {
-      ++stale_skipped;  // version guard: an older copy never replaces or deletes a newer one
+    // Version guard: an older copy never replaces or deletes a newer one. An expired record is
+    // dead (never served), so it does not count: a new session must not lose to it.
+    if (old.found && old.expires_at_us > now && op.item.version < old.version) {
+      ++stale_skipped;
       continue;
     }
     if (old.found) {
@@ -279,7 +283,8 @@ Status RocksDiskTier::Write(const std::vector<DiskOp>& ops) {
       batch.Put(records(), id, record);
       batch.Put(spill_order(), SpillOrderKey(now, id),
                 SpillOrderValue(static_cast<uint32_t>(record.size()), op.item.expires_at_us));
-      now_placed = Placement{true, now, static_cast<uint32_t>(record.size()), op.item.version};
+      now_placed = Placement{true, now, static_cast<uint32_t>(record.size()), op.item.version,
+                             op.item.expires_at_us};
       live_delta += static_cast<int64_t>(record.size());
       bytes += record.size();
       ++written;
@@ -324,6 +329,11 @@ Status RocksDiskTier::Read(std::string_view id, ItemRecord* item, bool* found) {
 }
 
 Status RocksDiskTier::EnforceCapacity() {
+  // Compaction drops expired records without adjusting the estimate; correct it now and then.
+  if (++capacity_checks_ % kRecomputeEvery == 0) {
+    Status s = LoadLiveBytes();
+    if (!s.ok()) return Failed(s, "live bytes scan");
+  }
   if (shared_.live_bytes.load(std::memory_order_relaxed) <= options_.capacity_bytes) {
     return Status::OK();
   }
@@ -332,7 +342,7 @@ Status RocksDiskTier::EnforceCapacity() {
   uint64_t live = shared_.live_bytes.load(std::memory_order_relaxed);
   uint64_t freed = 0, evicted = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), spill_order()));
-  for (it->SeekToFirst(); it->Valid() && live - freed > target; it->Next()) {
+  for (it->SeekToFirst(); it->Valid() && freed + target < live; it->Next()) {
     const rocksdb::Slice key = it->key();
     if (key.size() < 8) {
       batch.Delete(spill_order(), key);

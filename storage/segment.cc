@@ -135,10 +135,13 @@ void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
   if (ticket != loads_.end()) ++ticket->second.generation;  // a disk read in flight is stale now
   if (!tombstone && !force && staged_bytes_ + e->charge > options_.max_staged_bytes) {
     // The writer is far behind (a failing disk; a merely slow one is met with backpressure at the
-    // soft bound first): drop the data rather than grow without bound. If an older copy may be on
-    // disk, a tombstone still keeps it from coming back.
+    // soft bound first): drop the data rather than grow without bound. Nothing more is needed if
+    // no copy is on disk, or if the disk copy holds the same data (a clean item: at worst it
+    // expires earlier than it would have). Otherwise the disk copy is older than what was
+    // acknowledged, and a tombstone (far smaller than the entry it replaces) keeps it from
+    // being served.
     ++counters_.spill_dropped;
-    if (!e->maybe_below()) {
+    if (!e->maybe_below() || !e->data_dirty()) {
       lo->released.push_back(e);
       return;
     }
@@ -220,6 +223,7 @@ Entry* Segment::Install(Entry* loaded, int64_t now_us, Leftovers* lo) {
     return nullptr;
   }
   loaded->flags |= Entry::kMaybeBelow;
+  loaded->flags &= ~Entry::kDataDirty;  // identical to the disk copy
   last_version_ = std::max(last_version_, loaded->version);
   // Lock cookies are not stored on disk; start past any cookie the item's earlier life in memory
   // can have issued (cookies start at a version, a clock reading, and grow by one per lock).
@@ -273,6 +277,11 @@ Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Le
     RequestLoad(key, load);
     return nullptr;
   }
+  // This op now acts on what the disk held. Other reads of the id in flight may have seen a
+  // different disk state (the spill writer's capacity trim deletes without staging), so they
+  // must read again rather than contradict this decision.
+  auto other = loads_.find(std::string(key));
+  if (other != loads_.end()) ++other->second.generation;
   return loaded == nullptr ? nullptr : Install(loaded, now_us, lo);
 }
 
@@ -309,6 +318,7 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
   }
   if (e->uninitialized()) {
     e->flags &= ~Entry::kUninitialized;
+    e->flags |= Entry::kDataDirty;
     e->version = NextVersion(e->version, now_us);
     out->initialize_item = true;
   }
@@ -362,6 +372,7 @@ void Segment::Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, 
     ++counters_.inserts;
   }
   fresh->last_access_us = now_us;
+  fresh->flags |= Entry::kDataDirty;
   Index(fresh);
   out->outcome = Outcome::kOk;
   EvictOverCapacity(fresh, now_us, lo);
@@ -507,10 +518,13 @@ void Segment::StageAll(int64_t now_us, Leftovers* lo) {
       Entry* e = head->lru_next;
       Unindex(e);
       e->flags &= ~Entry::kLocked;  // locks do not survive a restart
-      if (e->ExpiredAt(now_us)) {
+      const bool expired = e->ExpiredAt(now_us);
+      if (expired && !e->maybe_below()) {
         lo->released.push_back(e);
       } else {
-        Stage(e, /*tombstone=*/false, lo, /*force=*/true);
+        // An expired item that may have an (older, possibly longer-lived) disk copy leaves a
+        // tombstone, so the copy cannot come back after the restart.
+        Stage(e, /*tombstone=*/expired, lo, /*force=*/true);
       }
     }
   }

@@ -116,8 +116,17 @@ void SpillWriter::Run() {
   while (true) {
     {
       MutexLock l(&mu_);
-      if (stopping_) return;
-      if (!kicked_ || backoff_us > 0) cv_.WaitFor(&mu_, backoff_us > 0 ? backoff_us : kIdleWaitUs);
+      if (backoff_us > 0) {
+        // After a failed write, wait the whole backoff: kicks from requests must not turn it
+        // into a retry per request against a failing disk. Only Stop ends it early.
+        const int64_t deadline = SteadyMicros() + backoff_us;
+        for (int64_t left = backoff_us; left > 0 && !stopping_;
+             left = deadline - SteadyMicros()) {
+          cv_.WaitFor(&mu_, left);
+        }
+      } else if (!kicked_) {
+        cv_.WaitFor(&mu_, kIdleWaitUs);
+      }
       if (stopping_) return;
       kicked_ = false;
     }

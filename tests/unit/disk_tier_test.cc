@@ -92,6 +92,18 @@ TEST_F(DiskTierTest, OlderVersionNeverReplacesOrDeletesANewerRecord) {
   EXPECT_EQ(out.data, "v10");
 }
 
+// Regression: an expired record with a higher version used to make the guard skip a new
+// session's writes, which the writer then treated as written: the session was lost.
+TEST_F(DiskTierTest, ExpiredRecordDoesNotWinTheVersionGuard) {
+  Put(Item("a", "old", 900, 1));
+  clock_.AdvanceMinutes(2);
+  Put(Item("a", "new", 5, 20));
+  ItemRecord out;
+  ASSERT_TRUE(Get("a", &out));
+  EXPECT_EQ(out.data, "new");
+  EXPECT_EQ(tier_->GetStats().stale_skipped, 0u);
+}
+
 TEST_F(DiskTierTest, LaterOpsInOneBatchWin) {
   ASSERT_TRUE(tier_->Write({DiskOp{false, Item("a", "first", 1)},
                             DiskOp{false, Item("a", "second", 2)}, DiskOp{true, Item("b", "", 3)},

@@ -165,6 +165,48 @@ TEST_F(TieredStoreTest, ExpiredInMemoryDoesNotResurrectAnOlderDiskCopy) {
   EXPECT_EQ(GetValue(store_.get(), "s").outcome, Outcome::kNotFound);
 }
 
+// Regression: a graceful shutdown dropped an expired item without a tombstone, so its older,
+// longer-lived disk copy came back after the restart.
+TEST_F(TieredStoreTest, ShutdownDoesNotResurrectAnExpiredItemsOlderDiskCopy) {
+  PutValue(store_.get(), "s", "old", 60);
+  PutMany(300);
+  Flush();
+  ASSERT_EQ(GetValue(store_.get(), "s").data, "old");  // loaded back into memory
+  PutValue(store_.get(), "s", "new", 1);
+  clock_.AdvanceMinutes(2);  // "new" expires in memory; nothing touches it before shutdown
+  Restart();
+  EXPECT_EQ(GetValue(store_.get(), "s").outcome, Outcome::kNotFound);
+}
+
+// Regression: an unchanged item read back from disk and then dropped (staging full, disk failing)
+// used to leave a tombstone that deleted its good disk copy once the disk recovered.
+TEST_F(TieredStoreTest, DroppedCleanItemsKeepTheirDiskCopy) {
+  PutMany(300);
+  ASSERT_TRUE(store_->PersistAll(kFlushTimeoutUs).ok());
+  store_.reset();
+  options_.max_staged_bytes = 16 << 10;
+  OpenStore();  // memory empty; everything is on disk
+  faulty_->set_write_fault(FaultInjectionDiskTier::WriteFault::kIOError);
+  for (int i = 0; i < 300; ++i) {  // loads every item (clean), evicting the others
+    ASSERT_EQ(GetValue(store_.get(), "s" + std::to_string(i)).data, Value(i));
+  }
+  EXPECT_GT(store_->GetStats().spill_dropped, 0u);
+  faulty_->set_write_fault(FaultInjectionDiskTier::WriteFault::kNone);
+  Flush();
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(GetValue(store_.get(), "s" + std::to_string(i)).data, Value(i)) << i;
+  }
+}
+
+// Regression: every request's kick used to cut the writer's backoff short, so a failing disk was
+// retried at the request rate.
+TEST_F(TieredStoreTest, FailingDiskIsRetriedWithBackoffNotPerRequest) {
+  faulty_->set_write_fault(FaultInjectionDiskTier::WriteFault::kIOError);
+  for (int round = 0; round < 5; ++round) PutMany(300);  // ~1,500 stagings, each a kick
+  EXPECT_LT(faulty_->failed_writes(), 30u);
+  faulty_->set_write_fault(FaultInjectionDiskTier::WriteFault::kNone);
+}
+
 TEST_F(TieredStoreTest, LocksHoldWhateverTierAnItemIsIn) {
   PutMany(300);
   Flush();
