@@ -95,10 +95,11 @@ bool SpillWriter::WriteRound(bool* wrote_any) {
       ops.push_back(std::move(op));
     }
     Status s = disk_->Write(ops);
+    // Health first: a Flush that sees the items unstaged must also see the writer healthy.
+    failing_.store(!s.ok(), std::memory_order_relaxed);
     Leftovers lo;
     segment->FinishStaged(&items, s.ok(), &lo);
     lo.released.ForEach(Unref);
-    failing_.store(!s.ok(), std::memory_order_relaxed);
     if (!s.ok()) {
       write_errors_.fetch_add(1, std::memory_order_relaxed);
       LOG(ERROR) << "spill writer: " << s.ToString() << "; " << items.size()

@@ -1,0 +1,87 @@
+// BackingStore: the fleet's shared store (Redis), through which a session survives the loss of its
+// server and moves to another one. A narrow interface in front of hiredis, so the write-behind
+// queue can be tested with injected faults while integration tests use a real redis-server.
+//
+// Every write carries the item's version and is applied by a server-side script only if the
+// stored version is not newer (docs/REDIS_SCHEMA.md): failovers, restarts, retries and delayed
+// writes can never resurrect stale data, and a removal (stored as a tombstone) is never undone by
+// an older write.
+//
+// Thread-safety: Apply may be called from one thread at a time (the write-behind flusher); Get
+// from any number of threads concurrently with it (it uses its own connection).
+#ifndef SESSIONSERVER_STORAGE_BACKING_STORE_H_
+#define SESSIONSERVER_STORAGE_BACKING_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/session_store.h"
+#include "util/clock.h"
+#include "util/status.h"
+
+namespace sessionserver {
+
+// One change. `item.id` and `item.version` are always set.
+//   kPut:    store item (data, timeout, expiry, flags); the key expires at item.expires_at_us.
+//   kRemove: replace with a tombstone of item.version, kept until item.expires_at_us (at least
+//            kMinTombstoneLifeUs from now), so older writes arriving later are rejected.
+//   kTouch:  move the expiry of the stored item.version to item.expires_at_us (sliding expiry);
+//            ignored if the stored version differs.
+struct BackingOp {
+  enum class Kind { kPut, kRemove, kTouch };
+  Kind kind = Kind::kPut;
+  ItemRecord item;
+};
+
+// What the script did with one op.
+enum class BackingOutcome { kApplied, kStale /* a newer version is stored */, kIgnored };
+
+struct BackingStoreStats {
+  uint64_t ops_applied = 0;
+  uint64_t ops_stale = 0;
+  uint64_t round_trips = 0;   // pipelined batches sent
+  uint64_t reads = 0;
+  uint64_t read_hits = 0;
+  uint64_t errors = 0;        // connection, timeout and reply errors
+  uint64_t reconnects = 0;
+  uint64_t script_reloads = 0;  // NOSCRIPT answers (Redis restarted or SCRIPT FLUSH)
+};
+
+class BackingStore {
+ public:
+  virtual ~BackingStore() = default;
+
+  // Sends `ops` in one pipelined round trip and fills `outcomes` (one per op) on success. A
+  // non-OK Status (Redis down, timeout, error reply) means the outcome of every op is unknown:
+  // the caller retries them all (every op is idempotent).
+  virtual Status Apply(const std::vector<BackingOp>& ops, std::vector<BackingOutcome>* outcomes) = 0;
+
+  // Reads the live item for `id`. *found = false if none, a tombstone, or expired. Records that
+  // fail to decode are counted as errors and reported as Corruption.
+  virtual Status Get(std::string_view id, ItemRecord* item, bool* found) = 0;
+
+  virtual BackingStoreStats GetStats() const = 0;
+};
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int64_t connect_timeout_us = 200'000;
+  int64_t command_timeout_us = 500'000;  // a hung Redis (SIGSTOP) costs at most this per call
+  size_t max_value_bytes = 1 << 20;
+  std::string key_prefix = "ss:v1:";
+};
+
+inline constexpr int64_t kMinTombstoneLifeUs = 3'600'000'000;  // one hour
+
+// Connects (lazily reconnecting later as needed) and loads the scripts. Returns null and the
+// reason if the first connection fails.
+std::unique_ptr<BackingStore> NewRedisBackingStore(const RedisOptions& options, Clock* clock,
+                                                   Status* status);
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_STORAGE_BACKING_STORE_H_
