@@ -132,11 +132,9 @@ void Run(const Config& cfg, size_t memory_bytes, const char* label) {
   std::printf("  memory hit ratio      %.3f of reads\n",
               mem.size() / static_cast<double>(mem.size() + dsk.size()));
   std::printf("  get, memory hit (us)  p50 %.2f  p99 %.2f  p99.9 %.2f  (%zu)\n",
-              Percentile(&mem, 0.5), Percentile(&mem, 0.99), Percentile(&mem, 0.999),
-              mem.size());
+              Percentile(&mem, 0.5), Percentile(&mem, 0.99), Percentile(&mem, 0.999), mem.size());
   std::printf("  get, disk hit (us)    p50 %.2f  p99 %.2f  p99.9 %.2f  (%zu)\n",
-              Percentile(&dsk, 0.5), Percentile(&dsk, 0.99), Percentile(&dsk, 0.999),
-              dsk.size());
+              Percentile(&dsk, 0.5), Percentile(&dsk, 0.99), Percentile(&dsk, 0.999), dsk.size());
   std::printf("  put (us)              p50 %.2f  p99 %.2f  p99.9 %.2f\n", Percentile(&put, 0.5),
               Percentile(&put, 0.99), Percentile(&put, 0.999));
   std::printf("  disk bytes per put    %.0f (value %d)\n",

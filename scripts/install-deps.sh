@@ -10,7 +10,7 @@ PACKAGES=(
   libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libevent-dev libssl-dev libboost-dev redis-server redis-tools
   python3 python3-thrift
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 
 missing=()

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/check-format.sh
 
 flavours=("$@")
 [[ ${#flavours[@]} -gt 0 ]] || flavours=(release asan tsan)

@@ -7,7 +7,9 @@ ExpiryReaper::ExpiryReaper(SessionStore* store, int64_t interval_us, size_t budg
 
 ExpiryReaper::~ExpiryReaper() { Stop(); }
 
-void ExpiryReaper::Start() { thread_ = std::thread([this] { Run(); }); }
+void ExpiryReaper::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void ExpiryReaper::Stop() {
   {

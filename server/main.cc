@@ -95,8 +95,8 @@ int Run() {
     LOG(ERROR) << "memory tier: " << s.ToString();
     return 2;
   }
-  auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), disk.get(),
-                                                  clock, debug_clock.get());
+  auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), disk.get(), clock,
+                                                  debug_clock.get());
   ThriftServer server(config.thrift, handler);
   s = server.Start();
   if (!s.ok()) {

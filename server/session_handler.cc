@@ -63,8 +63,8 @@ const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
     {"disk_stale_skipped", &DiskTierStats::stale_skipped},
 };
 
-const char* const kOpNames[] = {"get",    "get_exclusive", "release_exclusive", "put",
-                                "remove", "reset_timeout", "info"};
+const char* const kOpNames[] = {
+    "get", "get_exclusive", "release_exclusive", "put", "remove", "reset_timeout", "info"};
 
 }  // namespace
 
@@ -92,8 +92,8 @@ void SessionHandler::ThrowIfError(const Status& s) {
     e.__set_message(s.message());
     throw e;
   }
-  throw apache::thrift::TApplicationException(
-      apache::thrift::TApplicationException::INTERNAL_ERROR, s.ToString());
+  throw apache::thrift::TApplicationException(apache::thrift::TApplicationException::INTERNAL_ERROR,
+                                              s.ToString());
 }
 
 void SessionHandler::FillGetResult(const ReadResult& r, thrift::GetResult* out) {

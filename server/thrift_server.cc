@@ -1,6 +1,7 @@
 #include "server/thrift_server.h"
 
 #include <glog/logging.h>
+#include <sys/socket.h>
 #include <thrift/TConfiguration.h>
 #include <thrift/TOutput.h>
 #include <thrift/concurrency/ThreadFactory.h>
@@ -8,8 +9,6 @@
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/server/TNonblockingServer.h>
 #include <thrift/transport/TNonblockingServerSocket.h>
-
-#include <sys/socket.h>
 
 #include <utility>
 
@@ -21,15 +20,15 @@ using apache::thrift::TConnectionInfo;
 using apache::thrift::TException;
 using apache::thrift::TProcessor;
 using apache::thrift::TProcessorFactory;
-using apache::thrift::protocol::TProtocol;
-using apache::thrift::transport::TSocket;
-using apache::thrift::transport::TTransport;
 using apache::thrift::concurrency::ThreadFactory;
 using apache::thrift::concurrency::ThreadManager;
 using apache::thrift::protocol::TBinaryProtocolFactory;
+using apache::thrift::protocol::TProtocol;
 using apache::thrift::server::TNonblockingServer;
 using apache::thrift::server::TServerEventHandler;
 using apache::thrift::transport::TNonblockingServerSocket;
+using apache::thrift::transport::TSocket;
+using apache::thrift::transport::TTransport;
 
 namespace {
 

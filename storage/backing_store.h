@@ -42,10 +42,10 @@ enum class BackingOutcome { kApplied, kStale /* a newer version is stored */, kI
 struct BackingStoreStats {
   uint64_t ops_applied = 0;
   uint64_t ops_stale = 0;
-  uint64_t round_trips = 0;   // pipelined batches sent
+  uint64_t round_trips = 0;  // pipelined batches sent
   uint64_t reads = 0;
   uint64_t read_hits = 0;
-  uint64_t errors = 0;        // connection, timeout and reply errors
+  uint64_t errors = 0;  // connection, timeout and reply errors
   uint64_t reconnects = 0;
   uint64_t script_reloads = 0;  // NOSCRIPT answers (Redis restarted or SCRIPT FLUSH)
 };
@@ -57,7 +57,8 @@ class BackingStore {
   // Sends `ops` in one pipelined round trip and fills `outcomes` (one per op) on success. A
   // non-OK Status (Redis down, timeout, error reply) means the outcome of every op is unknown:
   // the caller retries them all (every op is idempotent).
-  virtual Status Apply(const std::vector<BackingOp>& ops, std::vector<BackingOutcome>* outcomes) = 0;
+  virtual Status Apply(const std::vector<BackingOp>& ops,
+                       std::vector<BackingOutcome>* outcomes) = 0;
 
   // Reads the live item for `id`. *found = false if none, a tombstone, or expired. Records that
   // fail to decode are counted as errors and reported as Corruption.

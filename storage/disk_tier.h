@@ -33,7 +33,7 @@ struct DiskOp {
 };
 
 struct DiskTierStats {
-  uint64_t live_bytes = 0;       // encoded bytes of the records written and not deleted (estimate)
+  uint64_t live_bytes = 0;  // encoded bytes of the records written and not deleted (estimate)
   uint64_t capacity_bytes = 0;
   uint64_t records_written = 0;
   uint64_t records_deleted = 0;  // by removal
@@ -44,8 +44,8 @@ struct DiskTierStats {
   uint64_t corrupt_records = 0;  // records that failed to decode (never served)
   uint64_t capacity_evictions = 0;
   uint64_t compaction_drops = 0;  // expired or corrupt records dropped by compaction
-  uint64_t errors = 0;           // RocksDB errors from reads and writes
-  uint64_t stale_skipped = 0;    // ops older than the stored record's version, not applied
+  uint64_t errors = 0;            // RocksDB errors from reads and writes
+  uint64_t stale_skipped = 0;     // ops older than the stored record's version, not applied
 };
 
 class DiskTier {
@@ -73,9 +73,9 @@ class DiskTier {
 };
 
 struct RocksDiskTierOptions {
-  std::string path;                    // the RocksDB directory (--data_dir); created if missing
+  std::string path;                      // the RocksDB directory (--data_dir); created if missing
   uint64_t capacity_bytes = 4ull << 30;  // --disk_bytes: default 4 GiB
-  size_t max_value_bytes = 1 << 20;    // records with longer data are corrupt
+  size_t max_value_bytes = 1 << 20;      // records with longer data are corrupt
 };
 
 // Opens (or creates) the RocksDB disk tier. `clock` is not owned and must outlive the tier; it

@@ -30,8 +30,8 @@ Entry* NewEntry(std::string_view key, uint32_t hash, std::string_view value,
   e->lock_time_us = 0;
   e->hash = hash;
   e->value_len = static_cast<uint32_t>(value.size());
-  e->charge = static_cast<uint32_t>(malloc_usable_size(mem) + kMallocHeaderBytes +
-                                    kIndexBytesPerEntry);
+  e->charge =
+      static_cast<uint32_t>(malloc_usable_size(mem) + kMallocHeaderBytes + kIndexBytesPerEntry);
   e->refs.store(1, std::memory_order_relaxed);
   e->timeout_minutes = timeout_minutes;
   e->key_len = static_cast<uint16_t>(key.size());

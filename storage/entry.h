@@ -32,7 +32,7 @@ struct Entry {
   int64_t lock_time_us;    // when the current lock was taken (valid while kLocked)
   uint32_t hash;           // low 32 bits of the id's keyed hash
   uint32_t value_len;
-  uint32_t charge;         // bytes charged to the segment for this entry
+  uint32_t charge;  // bytes charged to the segment for this entry
   std::atomic<uint32_t> refs;
   int32_t timeout_minutes;
   uint16_t key_len;

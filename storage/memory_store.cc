@@ -77,9 +77,7 @@ class MemoryStore : public SessionStore {
   }
 
   Status Get(std::string_view id, ReadResult* out) override { return Read(id, false, out); }
-  Status GetExclusive(std::string_view id, ReadResult* out) override {
-    return Read(id, true, out);
-  }
+  Status GetExclusive(std::string_view id, ReadResult* out) override { return Read(id, true, out); }
 
   Status ReleaseExclusive(std::string_view id, int64_t cookie, WriteResult* out) override {
     return Mutate(id, [&](Segment* s, uint32_t h, int64_t now, Leftovers* lo, Load* load) {
@@ -262,16 +260,16 @@ std::unique_ptr<SessionStore> NewMemoryStore(const MemoryStoreOptions& options, 
   *status = Status::OK();
   if (clock == nullptr) *status = Status::InvalidArgument("clock is null");
   if (options.max_value_bytes > kMaxValueBytesCeiling) {
-    *status = Status::InvalidArgument("max_value_bytes " + std::to_string(options.max_value_bytes) +
-                                      " exceeds the ceiling " +
-                                      std::to_string(kMaxValueBytesCeiling));
+    *status =
+        Status::InvalidArgument("max_value_bytes " + std::to_string(options.max_value_bytes) +
+                                " exceeds the ceiling " + std::to_string(kMaxValueBytesCeiling));
   }
   const size_t max_item = options.max_value_bytes + kMaxSessionIdBytes + sizeof(Entry) + 64;
   const size_t min_capacity = std::max(kMinCapacityBytes, kMinItemsPerSegment * max_item);
   if (options.capacity_bytes < min_capacity) {
-    *status = Status::InvalidArgument(
-        "memory capacity " + std::to_string(options.capacity_bytes) + " bytes is below " +
-        std::to_string(min_capacity) + " (8 values of max_value_bytes, or 64 KiB)");
+    *status = Status::InvalidArgument("memory capacity " + std::to_string(options.capacity_bytes) +
+                                      " bytes is below " + std::to_string(min_capacity) +
+                                      " (8 values of max_value_bytes, or 64 KiB)");
   }
   if (options.max_lock_age_us < 0) *status = Status::InvalidArgument("max lock age is negative");
   if (!status->ok()) return nullptr;

@@ -176,16 +176,23 @@ class RedisBackingStore : public BackingStore {
     const std::string version = std::to_string(op.item.version);
     switch (op.kind) {
       case BackingOp::Kind::kPut:
-        return {"EVALSHA", put_sha_, "1", Key(op.item.id), version,
+        return {"EVALSHA",
+                put_sha_,
+                "1",
+                Key(op.item.id),
+                version,
                 EncodeDiskRecord(op.item.id, op.item, clock_->NowMicros()),
                 Millis(op.item.expires_at_us)};
       case BackingOp::Kind::kRemove:
-        return {"EVALSHA", remove_sha_, "1", Key(op.item.id), version,
-                Millis(std::max(op.item.expires_at_us,
-                                clock_->NowMicros() + kMinTombstoneLifeUs))};
+        return {"EVALSHA",
+                remove_sha_,
+                "1",
+                Key(op.item.id),
+                version,
+                Millis(std::max(op.item.expires_at_us, clock_->NowMicros() + kMinTombstoneLifeUs))};
       case BackingOp::Kind::kTouch:
-        return {"EVALSHA", touch_sha_, "1", Key(op.item.id), version,
-                Millis(op.item.expires_at_us)};
+        return {"EVALSHA",       touch_sha_, "1",
+                Key(op.item.id), version,    Millis(op.item.expires_at_us)};
     }
     return {};
   }

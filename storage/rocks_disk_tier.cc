@@ -73,8 +73,8 @@ struct SharedCounters {
 
   void SubtractLive(uint64_t n) {
     uint64_t cur = live_bytes.load(std::memory_order_relaxed);
-    while (!live_bytes.compare_exchange_weak(cur, cur > n ? cur - n : 0,
-                                             std::memory_order_relaxed)) {
+    while (
+        !live_bytes.compare_exchange_weak(cur, cur > n ? cur - n : 0, std::memory_order_relaxed)) {
     }
   }
 };
@@ -227,8 +227,8 @@ class RocksDiskTier : public DiskTier {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   std::atomic<uint64_t> records_written_{0}, records_deleted_{0}, bytes_written_{0}, reads_{0},
-      read_hits_{0}, expired_on_read_{0}, corrupt_records_{0}, capacity_evictions_{0},
-      errors_{0}, stale_skipped_{0};
+      read_hits_{0}, expired_on_read_{0}, corrupt_records_{0}, capacity_evictions_{0}, errors_{0},
+      stale_skipped_{0};
   uint64_t capacity_checks_ = 0;  // EnforceCapacity runs on the writer thread only
 };
 
@@ -362,7 +362,7 @@ Status RocksDiskTier::EnforceCapacity() {
       freed += bytes;
     } else if (!current.found) {
       freed += bytes;  // compaction already dropped the record; correct the estimate
-    }  // else: a stale entry of a record spilled again later, already accounted for
+    }                  // else: a stale entry of a record spilled again later, already accounted for
   }
   if (!it->status().ok()) return Failed(FromRocks(it->status()), "capacity scan");
   Status s = FromRocks(db_->Write(rocksdb::WriteOptions(), &batch));

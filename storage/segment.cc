@@ -414,8 +414,8 @@ void Segment::Remove(std::string_view key, uint32_t hash, int64_t lock_cookie, i
   out->outcome = Outcome::kOk;
 }
 
-void Segment::ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us,
-                           WriteResult* out, Leftovers* lo, Load* load) {
+void Segment::ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us, WriteResult* out,
+                           Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
   Entry* e = FindLive(key, hash, now_us, lo, load);
   if (load->needed) return;

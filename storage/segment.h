@@ -59,10 +59,10 @@ class EntryList {
 
 // References a segment operation hands back; the caller disposes of them after the lock is gone.
 struct Leftovers {
-  Entry* pinned = nullptr;  // a read's entry: copy its value, then Unref
-  EntryList released;       // unindexed (replaced, removed, expired): Unref
-  EntryList evicted;        // pushed out by capacity with no disk tier: report, then Unref
-  bool staged = false;      // something was staged for the disk tier: wake the writer
+  Entry* pinned = nullptr;       // a read's entry: copy its value, then Unref
+  EntryList released;            // unindexed (replaced, removed, expired): Unref
+  EntryList evicted;             // pushed out by capacity with no disk tier: report, then Unref
+  bool staged = false;           // something was staged for the disk tier: wake the writer
   bool over_soft_bound = false;  // the staging area is past 1/4 of its bound: apply backpressure
 };
 
@@ -72,9 +72,9 @@ struct Leftovers {
 // then installs `entry` itself, in the same critical section, unless the ticket was invalidated,
 // in which case it stops with `needed` again.
 struct Load {
-  bool needed = false;     // out
-  bool done = false;       // in: this attempt has read the disk tier
-  Entry* entry = nullptr;  // in, owned: the disk tier's copy (null: none)
+  bool needed = false;             // out
+  bool done = false;               // in: this attempt has read the disk tier
+  Entry* entry = nullptr;          // in, owned: the disk tier's copy (null: none)
   uint64_t ticket_generation = 0;  // the staging generation of the id when the ticket was taken
 };
 
@@ -90,7 +90,7 @@ struct StagedItem {
 
 struct SegmentOptions {
   size_t capacity_bytes = 0;
-  int64_t max_lock_age_us = 0;   // 0 disables the server-side lock age limit
+  int64_t max_lock_age_us = 0;  // 0 disables the server-side lock age limit
   bool has_disk_tier = false;
   // Past this, evictions are dropped (counted) instead of staged; past a quarter of it, requests
   // that stage wait briefly for the writer (backpressure).

@@ -27,13 +27,13 @@ const char* OutcomeName(Outcome o);
 // What Get/GetExclusive return. Fields other than `outcome` are meaningful as noted.
 struct ReadResult {
   Outcome outcome = Outcome::kNotFound;
-  std::string data;             // kOk: the item's data
-  int32_t timeout_minutes = 0;  // kOk: the item's timeout
-  int64_t lock_cookie = 0;      // kOk from GetExclusive: the new cookie; kLocked: the holder's
-  int64_t lock_age_ms = 0;      // kLocked: how long the holder has had the lock
-  bool initialize_item = false; // kOk: this request is the one that saw the uninitialized item
-  uint64_t version = 0;         // kOk: the item's version
-  bool from_disk_tier = false;  // kOk: the item was read back from the disk tier for this request
+  std::string data;              // kOk: the item's data
+  int32_t timeout_minutes = 0;   // kOk: the item's timeout
+  int64_t lock_cookie = 0;       // kOk from GetExclusive: the new cookie; kLocked: the holder's
+  int64_t lock_age_ms = 0;       // kLocked: how long the holder has had the lock
+  bool initialize_item = false;  // kOk: this request is the one that saw the uninitialized item
+  uint64_t version = 0;          // kOk: the item's version
+  bool from_disk_tier = false;   // kOk: the item was read back from the disk tier for this request
 };
 
 // Answer to the operations that return only a status. On kLocked, the holder's cookie and
@@ -67,7 +67,7 @@ class EvictionListener {
 // so the sum is exact per segment but not a global snapshot.
 struct StoreStats {
   uint64_t items = 0;
-  uint64_t bytes = 0;           // charged bytes, overhead included (compare with capacity)
+  uint64_t bytes = 0;  // charged bytes, overhead included (compare with capacity)
   uint64_t capacity_bytes = 0;
   uint64_t hits = 0;            // reads that found a live item
   uint64_t misses = 0;          // reads that found nothing (or only an expired item)
@@ -76,8 +76,8 @@ struct StoreStats {
   uint64_t lock_conflicts = 0;  // LOCKED answers
   uint64_t locks_expired = 0;   // locks dropped by the server-side maximum lock age
   uint64_t locks_acquired = 0;
-  uint64_t inserts = 0;         // items created
-  uint64_t updates = 0;         // puts that replaced an item
+  uint64_t inserts = 0;  // items created
+  uint64_t updates = 0;  // puts that replaced an item
   uint64_t removals = 0;
   // With a disk tier:
   uint64_t disk_loads = 0;        // items read back from the disk tier into memory

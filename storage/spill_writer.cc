@@ -26,7 +26,9 @@ SpillWriter::SpillWriter(std::vector<Segment*> segments, DiskTier* disk)
 
 SpillWriter::~SpillWriter() { Stop(); }
 
-void SpillWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+void SpillWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void SpillWriter::Kick() {
   MutexLock l(&mu_);
@@ -121,8 +123,7 @@ void SpillWriter::Run() {
         // After a failed write, wait the whole backoff: kicks from requests must not turn it
         // into a retry per request against a failing disk. Only Stop ends it early.
         const int64_t deadline = SteadyMicros() + backoff_us;
-        for (int64_t left = backoff_us; left > 0 && !stopping_;
-             left = deadline - SteadyMicros()) {
+        for (int64_t left = backoff_us; left > 0 && !stopping_; left = deadline - SteadyMicros()) {
           cv_.WaitFor(&mu_, left);
         }
       } else if (!kicked_) {

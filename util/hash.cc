@@ -49,8 +49,8 @@ KeyedHasher::KeyedHasher() {
 
 // SipHash-1-3 (one compression round, three finalisation rounds).
 uint64_t KeyedHasher::operator()(std::string_view data) const {
-  SipState s{k0_ ^ 0x736f6d6570736575ull, k1_ ^ 0x646f72616e646f6dull,
-             k0_ ^ 0x6c7967656e657261ull, k1_ ^ 0x7465646279746573ull};
+  SipState s{k0_ ^ 0x736f6d6570736575ull, k1_ ^ 0x646f72616e646f6dull, k0_ ^ 0x6c7967656e657261ull,
+             k1_ ^ 0x7465646279746573ull};
   const size_t n = data.size();
   const char* p = data.data();
   size_t i = 0;

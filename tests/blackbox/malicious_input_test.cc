@@ -67,8 +67,7 @@ TEST_F(MaliciousInputTest, OversizeValueGetsInvalidRequest) {
 
 TEST_F(MaliciousInputTest, BadTimeoutsAndIdsGetInvalidRequest) {
   for (int32_t t : {0, -5, 525'601}) {
-    std::string msg =
-        InvalidMessage([t](TestClient& c) { c->put("s", "v", t, 0, false); });
+    std::string msg = InvalidMessage([t](TestClient& c) { c->put("s", "v", t, 0, false); });
     EXPECT_NE(msg.find("timeoutMinutes"), std::string::npos) << msg;
   }
   EXPECT_NE(InvalidMessage([](TestClient& c) {
@@ -76,9 +75,9 @@ TEST_F(MaliciousInputTest, BadTimeoutsAndIdsGetInvalidRequest) {
               c->get(r, "");
             }).find("empty"),
             std::string::npos);
-  EXPECT_NE(InvalidMessage([](TestClient& c) { c->remove(std::string(300, 'a'), 0); })
-                .find("limit"),
-            std::string::npos);
+  EXPECT_NE(
+      InvalidMessage([](TestClient& c) { c->remove(std::string(300, 'a'), 0); }).find("limit"),
+      std::string::npos);
   EXPECT_NE(InvalidMessage([](TestClient& c) { c->resetTimeout("bad\nid"); }).find("0x0a"),
             std::string::npos);
   ExpectServerHealthy();
@@ -129,9 +128,9 @@ TEST_F(MaliciousInputTest, StringLengthThatLiesIsRejected) {
   put32(0x80010001u);  // strict binary protocol version, message type CALL
   put32(3);
   body += "get";
-  put32(1);                  // seqid
+  put32(1);                                // seqid
   body += std::string("\x0b\x00\x01", 3);  // field 1, type string
-  put32(1u << 30);           // length: 1 GiB
+  put32(1u << 30);                         // length: 1 GiB
   body += "abc";
   EXPECT_TRUE(ServerClosesAfter(server_.port(), Frame(static_cast<uint32_t>(body.size()), body)));
   ExpectServerHealthy();

@@ -87,8 +87,8 @@ TestClient::TestClient(int port, int timeout_ms) {
   socket->setRecvTimeout(timeout_ms);
   socket->setSendTimeout(timeout_ms);
   transport_ = std::make_shared<TFramedTransport>(socket);
-  client_ = std::make_unique<thrift::SessionServiceClient>(
-      std::make_shared<TBinaryProtocol>(transport_));
+  client_ =
+      std::make_unique<thrift::SessionServiceClient>(std::make_shared<TBinaryProtocol>(transport_));
   transport_->open();
 }
 

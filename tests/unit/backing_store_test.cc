@@ -1,10 +1,11 @@
 // The Redis backing store against a real redis-server on a free loopback port.
+#include "storage/backing_store.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "storage/backing_store.h"
 #include "tests/unit/redis_server.h"
 
 namespace sessionserver {
@@ -25,8 +26,9 @@ class BackingStoreTest : public ::testing::Test {
 
   ItemRecord Item(const std::string& id, const std::string& data, uint64_t version,
                   int32_t timeout_minutes = 20) {
-    return ItemRecord{id, data, timeout_minutes,
-                      clock_.NowMicros() + timeout_minutes * 60'000'000LL, version, false};
+    return ItemRecord{
+        id,      data, timeout_minutes, clock_.NowMicros() + timeout_minutes * 60'000'000LL,
+        version, false};
   }
   BackingOutcome ApplyOne(BackingOp::Kind kind, const ItemRecord& item) {
     std::vector<BackingOutcome> outcomes;
@@ -121,7 +123,8 @@ TEST_F(BackingStoreTest, ScriptsAreReloadedAfterScriptFlush) {
 TEST_F(BackingStoreTest, RedisDownIsAnErrorNotAHangAndRecoveryReconnects) {
   redis_.Kill();
   std::vector<BackingOutcome> outcomes;
-  EXPECT_FALSE(store_->Apply({BackingOp{BackingOp::Kind::kPut, Item("a", "v", 1)}}, &outcomes).ok());
+  EXPECT_FALSE(
+      store_->Apply({BackingOp{BackingOp::Kind::kPut, Item("a", "v", 1)}}, &outcomes).ok());
   ItemRecord out;
   bool found = true;
   EXPECT_FALSE(store_->Get("a", &out, &found).ok());
@@ -136,7 +139,8 @@ TEST_F(BackingStoreTest, HungRedisCostsAtMostTheCommandTimeout) {
   redis_.Pause();
   const auto start = std::chrono::steady_clock::now();
   std::vector<BackingOutcome> outcomes;
-  EXPECT_FALSE(store_->Apply({BackingOp{BackingOp::Kind::kPut, Item("a", "v", 1)}}, &outcomes).ok());
+  EXPECT_FALSE(
+      store_->Apply({BackingOp{BackingOp::Kind::kPut, Item("a", "v", 1)}}, &outcomes).ok());
   const auto waited = std::chrono::steady_clock::now() - start;
   redis_.Resume();
   EXPECT_LT(waited, std::chrono::seconds(5)) << "bounded by the timeout, not by Redis";

@@ -138,7 +138,8 @@ TEST_F(CapacityTest, AbandonedLocksBecomeEvictable) {
     ASSERT_EQ(Lock(store_.get(), id).outcome, Outcome::kOk);
   }
   clock_.AdvanceSeconds(121);
-  for (int i = 0; i < 20; ++i) PutValue(store_.get(), "f" + std::to_string(i), std::string(3000, 'f'));
+  for (int i = 0; i < 20; ++i)
+    PutValue(store_.get(), "f" + std::to_string(i), std::string(3000, 'f'));
   std::vector<ItemRecord> evicted = listener_.evicted();
   ASSERT_FALSE(evicted.empty());
   EXPECT_EQ(evicted[0].id, "abandoned0");

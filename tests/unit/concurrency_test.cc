@@ -61,8 +61,8 @@ TEST(ConcurrencyTest, ExclusiveLocksLoseNoUpdate) {
       ASSERT_EQ(r.outcome, Outcome::kOk);
       const int value = std::stoi(r.data);
       WriteResult w;
-      ASSERT_TRUE(store->Put("counter", std::to_string(value + 1), 20, r.lock_cookie, false, &w)
-                      .ok());
+      ASSERT_TRUE(
+          store->Put("counter", std::to_string(value + 1), 20, r.lock_cookie, false, &w).ok());
       ASSERT_EQ(w.outcome, Outcome::kOk) << "the holder's put must succeed";
       ++done;
     }

@@ -1,4 +1,6 @@
 // The RocksDB disk tier against a real RocksDB in a temporary directory, with a fake clock.
+#include "storage/disk_tier.h"
+
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <stdlib.h>
@@ -6,8 +8,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "storage/disk_tier.h"
 
 namespace sessionserver {
 namespace {
@@ -36,12 +36,11 @@ class DiskTierTest : public ::testing::Test {
 
   ItemRecord Item(const std::string& id, const std::string& data, uint64_t version = 7,
                   int32_t timeout_minutes = 20) {
-    return ItemRecord{id, data, timeout_minutes,
-                      clock_.NowMicros() + timeout_minutes * 60'000'000LL, version, false};
+    return ItemRecord{
+        id,      data, timeout_minutes, clock_.NowMicros() + timeout_minutes * 60'000'000LL,
+        version, false};
   }
-  void Put(const ItemRecord& item) {
-    ASSERT_TRUE(tier_->Write({DiskOp{false, item}}).ok());
-  }
+  void Put(const ItemRecord& item) { ASSERT_TRUE(tier_->Write({DiskOp{false, item}}).ok()); }
   bool Get(const std::string& id, ItemRecord* out) {
     bool found = false;
     EXPECT_TRUE(tier_->Read(id, out, &found).ok());
@@ -105,10 +104,11 @@ TEST_F(DiskTierTest, ExpiredRecordDoesNotWinTheVersionGuard) {
 }
 
 TEST_F(DiskTierTest, LaterOpsInOneBatchWin) {
-  ASSERT_TRUE(tier_->Write({DiskOp{false, Item("a", "first", 1)},
-                            DiskOp{false, Item("a", "second", 2)}, DiskOp{true, Item("b", "", 3)},
-                            DiskOp{false, Item("b", "b-last", 4)}})
-                  .ok());
+  ASSERT_TRUE(
+      tier_
+          ->Write({DiskOp{false, Item("a", "first", 1)}, DiskOp{false, Item("a", "second", 2)},
+                   DiskOp{true, Item("b", "", 3)}, DiskOp{false, Item("b", "b-last", 4)}})
+          .ok());
   ItemRecord out;
   ASSERT_TRUE(Get("a", &out));
   EXPECT_EQ(out.data, "second");

@@ -1,9 +1,10 @@
 // Bad input gets a clear error and changes nothing.
+#include "storage/limits.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "storage/limits.h"
 #include "tests/unit/store_test_util.h"
 
 namespace sessionserver {
@@ -30,8 +31,10 @@ class LimitsTest : public ::testing::Test {
 };
 
 TEST_F(LimitsTest, BadIdsAreRejectedByEveryOperation) {
-  const std::string bad_ids[] = {"", std::string(kMaxSessionIdBytes + 1, 'a'), "has space",
-                                 std::string("nul\0id", 6), "tab\tid", "\x7f", "caf\xc3\xa9"};
+  const std::string bad_ids[] = {"",           std::string(kMaxSessionIdBytes + 1, 'a'),
+                                 "has space",  std::string("nul\0id", 6),
+                                 "tab\tid",    "\x7f",
+                                 "caf\xc3\xa9"};
   for (const std::string& id : bad_ids) {
     ReadResult r;
     WriteResult w;

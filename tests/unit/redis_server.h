@@ -64,9 +64,12 @@ class RedisServer {
     auto* r = static_cast<redisReply*>(redisCommand(c, cmd.c_str()));
     std::string out = "(error)";
     if (r != nullptr) {
-      if (r->type == REDIS_REPLY_INTEGER) out = std::to_string(r->integer);
-      else if (r->type == REDIS_REPLY_NIL) out = "(nil)";
-      else if (r->str != nullptr) out.assign(r->str, r->len);
+      if (r->type == REDIS_REPLY_INTEGER)
+        out = std::to_string(r->integer);
+      else if (r->type == REDIS_REPLY_NIL)
+        out = "(nil)";
+      else if (r->str != nullptr)
+        out.assign(r->str, r->len);
       freeReplyObject(r);
     }
     redisFree(c);

@@ -12,8 +12,7 @@
 
 namespace sessionserver {
 
-inline std::unique_ptr<SessionStore> MustNewStore(const MemoryStoreOptions& options,
-                                                  Clock* clock) {
+inline std::unique_ptr<SessionStore> MustNewStore(const MemoryStoreOptions& options, Clock* clock) {
   Status s;
   auto store = NewMemoryStore(options, clock, &s);
   EXPECT_TRUE(s.ok()) << s.ToString();

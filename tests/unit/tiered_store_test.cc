@@ -146,7 +146,7 @@ TEST_F(TieredStoreTest, SlidingExpiryCarriesTheRemainingLifetimeToDisk) {
   PutValue(store_.get(), "s", "v", 10);
   clock_.AdvanceMinutes(9);
   ASSERT_EQ(GetValue(store_.get(), "s").outcome, Outcome::kOk);  // slides: now 10 more minutes
-  PutMany(300);                                                   // s spills
+  PutMany(300);                                                  // s spills
   Flush();
   clock_.AdvanceMinutes(9);
   EXPECT_EQ(GetValue(store_.get(), "s").outcome, Outcome::kOk);
@@ -231,7 +231,8 @@ TEST_F(TieredStoreTest, InitializeItemIsReportedOnceAcrossTiers) {
 TEST_F(TieredStoreTest, WriteErrorsKeepItemsServedAndAreRetried) {
   faulty_->set_write_fault(FaultInjectionDiskTier::WriteFault::kIOError);
   PutMany(200);
-  for (int i = 0; i < 200; ++i) ASSERT_EQ(GetValue(store_.get(), "s" + std::to_string(i)).data, Value(i));
+  for (int i = 0; i < 200; ++i)
+    ASSERT_EQ(GetValue(store_.get(), "s" + std::to_string(i)).data, Value(i));
   EXPECT_FALSE(store_->Flush(300'000).ok()) << "nothing can reach the disk";
   EXPECT_GT(faulty_->failed_writes(), 0u);
   EXPECT_EQ(store_->GetStats().disk_write_failing, 1u);
