@@ -71,7 +71,8 @@ struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
   int64_t connect_timeout_us = 200'000;
-  int64_t command_timeout_us = 500'000;  // a hung Redis (SIGSTOP) costs at most this per call
+  // A hung Redis (SIGSTOP) costs a call at most twice this (a broken connection is retried once).
+  int64_t command_timeout_us = 500'000;
   size_t max_value_bytes = 1 << 20;
   std::string key_prefix = "ss:v1:";
 };

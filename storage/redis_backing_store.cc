@@ -74,8 +74,21 @@ class Connection {
   }
 
   // Sends the commands in one round trip and returns their replies (error replies included).
+  // A connection that was open but turns out broken (Redis restarted, idle connection closed)
+  // is replaced and the commands sent once more: every command we send is idempotent.
   Status Pipeline(const std::vector<std::vector<std::string>>& commands,
                   std::vector<Reply>* replies) {
+    const bool was_open = ctx_ != nullptr;
+    Status s = PipelineOnce(commands, replies);
+    if (!s.ok() && was_open) s = PipelineOnce(commands, replies);
+    return s;
+  }
+
+  uint64_t connects() const { return connects_; }
+
+ private:
+  Status PipelineOnce(const std::vector<std::vector<std::string>>& commands,
+                      std::vector<Reply>* replies) {
     Status s = Ensure();
     if (!s.ok()) return s;
     for (const auto& cmd : commands) {
@@ -99,9 +112,6 @@ class Connection {
     return Status::OK();
   }
 
-  uint64_t connects() const { return connects_; }
-
- private:
   Status Broken(const char* what) {
     Status s = Status::Unavailable(std::string("Redis ") + what + " failed: " +
                                    (ctx_ && ctx_->errstr[0] ? ctx_->errstr : "unknown error"));
