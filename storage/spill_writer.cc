@@ -3,7 +3,6 @@
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <chrono>
 
 namespace sessionserver {
 namespace {
@@ -12,12 +11,6 @@ constexpr size_t kBatchBytes = 4 << 20;
 constexpr int64_t kIdleWaitUs = 20'000;
 constexpr int64_t kFirstBackoffUs = 100'000;
 constexpr int64_t kMaxBackoffUs = 2'000'000;
-
-int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -60,20 +53,15 @@ void SpillWriter::WaitForProgress(int64_t timeout_us) {
   kicked_ = true;
   cv_.SignalAll();
   const uint64_t start = rounds_;
-  const int64_t deadline = SteadyMicros() + timeout_us;
-  while (rounds_ == start && !stopping_) {
-    const int64_t left = deadline - SteadyMicros();
-    if (left <= 0) return;
-    cv_.WaitFor(&mu_, left);
-  }
+  cv_.WaitFor(&mu_, timeout_us, [&]() REQUIRES(mu_) { return rounds_ != start || stopping_; });
 }
 
 Status SpillWriter::Flush(int64_t timeout_us) {
-  const int64_t deadline = SteadyMicros() + timeout_us;
+  const int64_t deadline = MonotonicMicros() + timeout_us;
   while (true) {
     const size_t left = StagedItems();
     if (left == 0) return Status::OK();
-    if (SteadyMicros() >= deadline) {
+    if (MonotonicMicros() >= deadline) {
       return Status::IOError(std::to_string(left) + " items not yet written to the disk tier");
     }
     Kick();
@@ -122,10 +110,7 @@ void SpillWriter::Run() {
       if (backoff_us > 0) {
         // After a failed write, wait the whole backoff: kicks from requests must not turn it
         // into a retry per request against a failing disk. Only Stop ends it early.
-        const int64_t deadline = SteadyMicros() + backoff_us;
-        for (int64_t left = backoff_us; left > 0 && !stopping_; left = deadline - SteadyMicros()) {
-          cv_.WaitFor(&mu_, left);
-        }
+        cv_.WaitFor(&mu_, backoff_us, [&]() REQUIRES(mu_) { return stopping_; });
       } else if (!kicked_) {
         cv_.WaitFor(&mu_, kIdleWaitUs);
       }

@@ -3,19 +3,8 @@
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <chrono>
 
 namespace sessionserver {
-namespace {
-
-int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 WriteBehind::WriteBehind(BackingStore* store, Clock* clock, const WriteBehindOptions& options)
     : store_(store), clock_(clock), options_(options) {
   thread_ = std::thread([this] { Run(); });
@@ -107,10 +96,7 @@ void WriteBehind::Run() {
     {
       MutexLock l(&mu_);
       if (backoff_us > 0) {  // the whole backoff; only stopping ends it early
-        const int64_t deadline = SteadyMicros() + backoff_us;
-        for (int64_t left = backoff_us; left > 0 && !stopping_; left = deadline - SteadyMicros()) {
-          cv_.WaitFor(&mu_, left);
-        }
+        cv_.WaitFor(&mu_, backoff_us, [&]() REQUIRES(mu_) { return stopping_; });
       }
       if (stopping_) return;
       TakeBatch(flush_requests_ > 0, &ops, &seqs);
@@ -137,15 +123,10 @@ void WriteBehind::Run() {
 }
 
 Status WriteBehind::Flush(int64_t timeout_us) {
-  const int64_t deadline = SteadyMicros() + timeout_us;
   MutexLock l(&mu_);
   ++flush_requests_;
   cv_.SignalAll();
-  while (!pending_.empty()) {
-    const int64_t left = deadline - SteadyMicros();
-    if (left <= 0) break;
-    cv_.WaitFor(&mu_, left);
-  }
+  cv_.WaitFor(&mu_, timeout_us, [&]() REQUIRES(mu_) { return pending_.empty(); });
   --flush_requests_;
   if (pending_.empty()) return Status::OK();
   return Status::Unavailable(std::to_string(pending_.size()) +

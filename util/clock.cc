@@ -16,6 +16,12 @@ class RealClock : public Clock {
 
 }  // namespace
 
+int64_t MonotonicMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 Clock* SystemClock() {
   static RealClock* clock = new RealClock();
   return clock;

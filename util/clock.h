@@ -21,6 +21,10 @@ class Clock {
 // The process-wide real clock. Never deleted; safe to use from any thread.
 Clock* SystemClock();
 
+// Microseconds of a monotonic clock, for bounding real-time waits of background threads (flush
+// timeouts, backoff) only: never stored, never compared with Clock time.
+int64_t MonotonicMicros();
+
 // A clock that only moves when told to. For tests.
 class FakeClock : public Clock {
  public:

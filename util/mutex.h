@@ -48,6 +48,15 @@ class CondVar {
     cv_.wait_for(lock, std::chrono::microseconds(timeout_us));
     lock.release();
   }
+  // Waits until `done()` is true or `timeout_us` of real time passed, whatever the wake-ups in
+  // between; returns done(). `done` runs with `mu` held (annotate it REQUIRES(mu)).
+  template <typename Pred>
+  bool WaitFor(Mutex* mu, int64_t timeout_us, Pred done) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const bool result = cv_.wait_for(lock, std::chrono::microseconds(timeout_us), done);
+    lock.release();
+    return result;
+  }
   void SignalAll() { cv_.notify_all(); }
 
  private:

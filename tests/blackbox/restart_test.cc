@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/blackbox/server_process.h"
+#include "tests/temp_dir.h"
 
 namespace sessionserver {
 namespace {
@@ -26,15 +27,10 @@ std::string Value(int i) { return "cart:" + std::to_string(i) + std::string(2000
 
 class RestartTest : public ::testing::Test {
  protected:
-  RestartTest() {
-    char tmpl[] = "/tmp/ss-restart-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  ~RestartTest() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-
   // A 512 KiB memory tier, so most of the 1.2 MB of sessions live on disk.
   std::vector<std::string> Flags() const {
-    return {"--data_dir=" + dir_ + "/data", "--memory_bytes=524288", "--max_value_bytes=16384"};
+    return {"--data_dir=" + dir_.path() + "/data", "--memory_bytes=524288",
+            "--max_value_bytes=16384"};
   }
   void PutAll(int port) {
     TestClient c(port);
@@ -49,7 +45,7 @@ class RestartTest : public ::testing::Test {
     return info.counters;
   }
 
-  std::string dir_;
+  TempDir dir_{"ss-restart"};
 };
 
 TEST_F(RestartTest, SigtermThenRestartServesEverySession) {

@@ -31,15 +31,12 @@ ServerProcess::~ServerProcess() {
     std::fprintf(stderr, "---- last lines of the server's log (%s) ----\n", log_path_.c_str());
     std::system(("tail -n 60 '" + log_path_ + "' >&2").c_str());
   }
-  if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
 }
 
 bool ServerProcess::Start(const std::vector<std::string>& flags) {
-  char tmpl[] = "/tmp/ss-blackbox-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return false;
-  dir_ = tmpl;
-  const std::string port_file = dir_ + "/port";
-  log_path_ = dir_ + "/server.log";
+  if (dir_.path().empty()) return false;
+  const std::string port_file = dir_.path() + "/port";
+  log_path_ = dir_.path() + "/server.log";
   std::vector<std::string> args = {SESSION_SERVER_BINARY, "--port=0", "--port_file=" + port_file};
   args.insert(args.end(), flags.begin(), flags.end());
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "SessionService.h"
+#include "tests/temp_dir.h"
 
 namespace sessionserver {
 
@@ -31,7 +32,7 @@ class ServerProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
-  std::string dir_;
+  TempDir dir_{"ss-blackbox"};  // destroyed after ~ServerProcess has printed the log
   std::string log_path_;
 };
 

@@ -9,23 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 namespace sessionserver {
 namespace {
 
 class DiskTierTest : public ::testing::Test {
  protected:
   DiskTierTest() {
-    char tmpl[] = "/tmp/ss-disk-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    options_.path = dir_ + "/db";
+    options_.path = dir_.path() + "/db";
     options_.capacity_bytes = 1 << 20;
     options_.max_value_bytes = 64 << 10;
     Open();
   }
-  ~DiskTierTest() override {
-    tier_.reset();
-    std::system(("rm -rf '" + dir_ + "'").c_str());
-  }
+  ~DiskTierTest() override { tier_.reset(); }
 
   void Open() {
     tier_.reset();
@@ -47,7 +44,7 @@ class DiskTierTest : public ::testing::Test {
     return found;
   }
 
-  std::string dir_;
+  TempDir dir_{"ss-disk"};
   FakeClock clock_;
   RocksDiskTierOptions options_;
   std::unique_ptr<DiskTier> tier_;

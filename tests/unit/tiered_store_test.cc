@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "storage/disk_tier.h"
+#include "tests/temp_dir.h"
 #include "tests/unit/fault_injection_disk_tier.h"
 #include "tests/unit/store_test_util.h"
 
@@ -22,9 +23,7 @@ constexpr int64_t kFlushTimeoutUs = 20'000'000;
 class TieredStoreTest : public ::testing::Test {
  protected:
   TieredStoreTest() {
-    char tmpl[] = "/tmp/ss-tiered-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    disk_options_.path = dir_ + "/db";
+    disk_options_.path = dir_.path() + "/db";
     disk_options_.max_value_bytes = 8192;
     options_.capacity_bytes = 64 << 10;
     options_.segments = 1;
@@ -36,7 +35,6 @@ class TieredStoreTest : public ::testing::Test {
     store_.reset();
     faulty_.reset();
     disk_.reset();
-    std::system(("rm -rf '" + dir_ + "'").c_str());
   }
 
   void OpenDisk() {
@@ -66,7 +64,7 @@ class TieredStoreTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  TempDir dir_{"ss-tiered"};
   FakeClock clock_;
   RocksDiskTierOptions disk_options_;
   MemoryStoreOptions options_;
