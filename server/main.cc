@@ -13,7 +13,10 @@
 #include "server/server_flags.h"
 #include "server/session_handler.h"
 #include "server/thrift_server.h"
+#include "storage/backing_store.h"
 #include "storage/disk_tier.h"
+#include "storage/journal.h"
+#include "storage/write_behind.h"
 
 namespace sessionserver {
 namespace {
@@ -38,6 +41,56 @@ int WaitForShutdownSignal(const sigset_t& set) {
 }
 
 constexpr int64_t kPersistTimeoutUs = 60'000'000;
+// How long shutdown waits for Redis to take what is queued (the journal keeps the rest).
+constexpr int64_t kShutdownFlushTimeoutUs = 10'000'000;
+
+// The backing store and what writes to it: null members without --redis.
+struct BackingParts {
+  std::unique_ptr<BackingStore> store;
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<WriteBehind> write_behind;
+};
+
+// Connects to Redis (a Redis that is down now is retried by the queue), opens the journal and
+// replays what it holds. False (logged) if the journal is wanted but cannot be opened or read.
+bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) {
+  if (!config.use_redis) {
+    LOG(WARNING) << "no --redis: standalone; a session does not survive the loss of this server";
+    return true;
+  }
+  Status s;
+  parts->store = NewRedisBackingStore(config.redis, clock, &s);
+  if (!s.ok()) {
+    LOG(WARNING) << "Redis not reachable yet (changes queue up and are written when it is): "
+                 << s.ToString();
+  }
+  WriteBehindOptions options = config.write_behind;
+  if (config.journal && config.data_dir.empty()) {
+    LOG(WARNING) << "no --data_dir: no journal; a crash loses changes Redis does not have yet";
+  } else if (config.journal) {
+    JournalOptions jo;
+    jo.path = config.data_dir + "/journal";
+    jo.sync = config.journal_sync;
+    jo.max_value_bytes = config.memory.max_value_bytes;
+    parts->journal = OpenJournal(jo, &s);
+    if (!s.ok()) {
+      LOG(ERROR) << "cannot open the journal (or run with --nojournal): " << s.ToString();
+      return false;
+    }
+    options.journal = parts->journal.get();
+  }
+  parts->write_behind = std::make_unique<WriteBehind>(parts->store.get(), clock, options);
+  s = parts->write_behind->Recover();
+  if (!s.ok()) {
+    LOG(ERROR) << "cannot replay the journal: " << s.ToString();
+    return false;
+  }
+  LOG(INFO) << "backing store: Redis at " << config.redis.host << ":" << config.redis.port
+            << ", write-behind window " << options.delay_us / 1000 << " ms, journal "
+            << (parts->journal ? "on" : "off") << ", " << parts->write_behind->GetStats().recovered
+            << " changes replayed from the journal";
+  return true;
+}
 
 // Opens the disk tier, or returns null (memory only) with the reason logged: a server whose disk
 // fails keeps serving from memory, and info() says disk_available=0.
@@ -90,12 +143,21 @@ int Run() {
   }
   std::unique_ptr<DiskTier> disk = OpenDisk(config, clock);
   config.memory.disk_tier = disk.get();
+  BackingParts backing;
+  if (!OpenBacking(config, clock, &backing)) return 1;
+  config.memory.write_behind = backing.write_behind.get();
+  config.memory.backing_store = backing.store.get();
   std::unique_ptr<SessionStore> store = NewMemoryStore(config.memory, clock, &s);
   if (!s.ok()) {
     LOG(ERROR) << "memory tier: " << s.ToString();
     return 2;
   }
-  auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), disk.get(), clock,
+  SessionHandler::Parts parts;
+  parts.disk = disk.get();
+  parts.write_behind = backing.write_behind.get();
+  parts.backing_store = backing.store.get();
+  parts.journal = backing.journal.get();
+  auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), parts, clock,
                                                   debug_clock.get());
   ThriftServer server(config.thrift, handler);
   s = server.Start();
@@ -127,7 +189,20 @@ int Run() {
     }
     LOG(INFO) << "memory tier written to " << config.data_dir;
   }
-  store.reset();  // stops the spill writer before the disk tier closes
+  if (backing.write_behind) {
+    s = backing.write_behind->Flush(kShutdownFlushTimeoutUs);
+    if (s.ok()) {
+      LOG(INFO) << "every change is in Redis";
+    } else {
+      LOG(WARNING) << s.ToString()
+                   << (backing.journal ? "; they stay in the journal"
+                                       : "; without a journal they are lost");
+    }
+  }
+  store.reset();                 // stops the spill writer before the disk tier closes
+  backing.write_behind.reset();  // stops the flusher before Redis and the journal close
+  backing.journal.reset();
+  backing.store.reset();
   disk.reset();
   LOG(INFO) << "stopped cleanly";
   return 0;

@@ -2,6 +2,8 @@
 
 #include <gflags/gflags.h>
 
+#include <cstdlib>
+
 #include "storage/limits.h"
 
 DEFINE_string(host, "127.0.0.1",
@@ -34,6 +36,27 @@ DEFINE_uint64(worker_threads, 4, "Threads that execute requests; 0 runs them on 
 DEFINE_uint64(max_connections, 10000, "Connections beyond this are closed on accept.");
 DEFINE_int64(expiry_interval_ms, 100, "How often the expiry reaper runs.");
 DEFINE_uint64(expiry_budget, 2000, "Most expired items the reaper reclaims per run.");
+DEFINE_string(redis, "",
+              "host:port of the fleet's Redis (the backing store). Every change is written "
+              "behind to it, and sessions missing here are restored from it. Empty: standalone "
+              "(memory and disk tiers only; a session does not survive the loss of this server).");
+DEFINE_int64(write_behind_delay_ms, 100,
+             "Changes to a session within this window coalesce into one Redis write. Longer "
+             "saves Redis writes for hot sessions; shorter narrows what other servers may miss "
+             "after this one dies (the journal keeps it for this server's restart either way).");
+DEFINE_int64(redis_timeout_ms, 500,
+             "Redis command timeout; a hung Redis costs a write-behind round or a restore read "
+             "at most about twice this.");
+DEFINE_bool(journal, true,
+            "Journal every acknowledged change in <data_dir>/journal until Redis has it, so a "
+            "crash (kill -9) loses nothing. Needs --data_dir and --redis. Costs one RocksDB "
+            "write per put/remove (BENCHMARKS.md); off, a crash loses the unwritten window.");
+DEFINE_bool(journal_sync, false,
+            "fsync the journal on every append: survives power loss too, at the cost of an fsync "
+            "per (grouped) write. Off, journaled changes survive process crashes.");
+DEFINE_uint64(max_pending_bytes, 64ull << 20,
+              "Bytes of changes queued for Redis kept in memory. Past it, queued values live "
+              "only in the journal; without a journal, further changes are dropped (counted).");
 DEFINE_bool(enable_debug_clock, false,
             "Testing only: lets clients move this server's clock forward (debugAdvanceClock).");
 
@@ -55,6 +78,26 @@ Status ConfigFromFlags(ServerConfig* c) {
   }
   if (FLAGS_expiry_budget == 0) return Status::InvalidArgument("--expiry_budget must be positive");
   if (FLAGS_io_threads == 0) return Status::InvalidArgument("--io_threads must be positive");
+  if (FLAGS_write_behind_delay_ms < 0 || FLAGS_write_behind_delay_ms > 60'000) {
+    return Status::InvalidArgument("--write_behind_delay_ms must be 0..60000");
+  }
+  if (FLAGS_redis_timeout_ms <= 0 || FLAGS_redis_timeout_ms > 60'000) {
+    return Status::InvalidArgument("--redis_timeout_ms must be 1..60000");
+  }
+  if (!FLAGS_redis.empty()) {
+    const size_t colon = FLAGS_redis.rfind(':');
+    char* end = nullptr;
+    const long port =
+        colon == std::string::npos ? 0 : std::strtol(FLAGS_redis.c_str() + colon + 1, &end, 10);
+    if (colon == 0 || colon == std::string::npos || end == nullptr || *end != '\0' || port <= 0 ||
+        port > 65535) {
+      return Status::InvalidArgument("--redis must be host:port, got \"" + FLAGS_redis + "\"");
+    }
+    c->redis.host = FLAGS_redis.substr(0, colon);
+    c->redis.port = static_cast<int>(port);
+    c->redis.command_timeout_us = FLAGS_redis_timeout_ms * 1000;
+    c->redis.max_value_bytes = FLAGS_max_value_bytes;
+  }
 
   c->thrift.host = FLAGS_host;
   c->thrift.port = FLAGS_port;
@@ -73,6 +116,11 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->enable_debug_clock = FLAGS_enable_debug_clock;
   c->expiry_interval_us = FLAGS_expiry_interval_ms * 1000;
   c->expiry_budget = FLAGS_expiry_budget;
+  c->use_redis = !FLAGS_redis.empty();
+  c->write_behind.delay_us = FLAGS_write_behind_delay_ms * 1000;
+  c->write_behind.max_pending_bytes = FLAGS_max_pending_bytes;
+  c->journal = FLAGS_journal;
+  c->journal_sync = FLAGS_journal_sync;
   return Status::OK();
 }
 

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "server/thrift_server.h"
+#include "storage/backing_store.h"
 #include "storage/session_store.h"
+#include "storage/write_behind.h"
 #include "util/status.h"
 
 namespace sessionserver {
@@ -21,6 +23,11 @@ struct ServerConfig {
   size_t expiry_budget = 0;
   std::string data_dir;  // empty: memory only
   uint64_t disk_bytes = 0;
+  bool use_redis = false;  // --redis given
+  RedisOptions redis;
+  WriteBehindOptions write_behind;  // journal pointer filled in by main
+  bool journal = true;
+  bool journal_sync = false;
   MemoryStoreOptions memory;
   ThriftServerOptions thrift;
 };

@@ -44,7 +44,47 @@ const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"staged_bytes", &StoreStats::staged_bytes},
     {"disk_write_errors", &StoreStats::disk_write_errors},
     {"disk_write_failing", &StoreStats::disk_write_failing},
+    {"restored_from_queue", &StoreStats::queue_loads},
+    {"restored_from_redis", &StoreStats::backing_loads},
 };
+
+// Write-behind queue counters (queue depth, oldest change, flushed, coalesced, retries, ...).
+const std::pair<const char*, uint64_t WriteBehindStats::*> kQueueCounters[] = {
+    {"wb_enqueued", &WriteBehindStats::enqueued},
+    {"wb_coalesced", &WriteBehindStats::coalesced},
+    {"wb_flushed", &WriteBehindStats::flushed},
+    {"wb_stale", &WriteBehindStats::stale},
+    {"wb_retries", &WriteBehindStats::retries},
+    {"wb_overflowed", &WriteBehindStats::overflowed},
+    {"wb_dropped", &WriteBehindStats::dropped},
+    {"wb_recovered", &WriteBehindStats::recovered},
+    {"wb_journal_errors", &WriteBehindStats::journal_errors},
+    {"wb_queue_depth", &WriteBehindStats::pending},
+    {"wb_queue_bytes", &WriteBehindStats::pending_bytes},
+};
+
+const std::pair<const char*, uint64_t BackingStoreStats::*> kRedisCounters[] = {
+    {"redis_ops_applied", &BackingStoreStats::ops_applied},
+    {"redis_ops_stale", &BackingStoreStats::ops_stale},
+    {"redis_round_trips", &BackingStoreStats::round_trips},
+    {"redis_reads", &BackingStoreStats::reads},
+    {"redis_read_hits", &BackingStoreStats::read_hits},
+    {"redis_errors", &BackingStoreStats::errors},
+    {"redis_reconnects", &BackingStoreStats::reconnects},
+    {"redis_script_reloads", &BackingStoreStats::script_reloads},
+};
+
+const std::pair<const char*, uint64_t JournalStats::*> kJournalCounters[] = {
+    {"journal_appends", &JournalStats::appends}, {"journal_erases", &JournalStats::erases},
+    {"journal_reads", &JournalStats::reads},     {"journal_corrupt", &JournalStats::corrupt},
+    {"journal_errors", &JournalStats::errors},
+};
+
+template <typename Stats, size_t N>
+void AddCounters(const Stats& stats, const std::pair<const char*, uint64_t Stats::*> (&table)[N],
+                 std::map<std::string, int64_t>* out) {
+  for (const auto& [name, field] : table) (*out)[name] = static_cast<int64_t>(stats.*field);
+}
 
 // Disk tier counters as info() names them.
 const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
@@ -68,11 +108,11 @@ const char* const kOpNames[] = {
 
 }  // namespace
 
-SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const DiskTier* disk,
+SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const Parts& parts,
                                const Clock* clock, OffsetClock* debug_clock)
     : server_id_(std::move(server_id)),
       store_(store),
-      disk_(disk),
+      parts_(parts),
       clock_(clock),
       debug_clock_(debug_clock),
       start_us_(clock->NowMicros()) {
@@ -183,13 +223,21 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
   }
   c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
   const StoreStats s = store_->GetStats();
-  for (const auto& [name, field] : kStoreCounters) c[name] = static_cast<int64_t>(s.*field);
+  AddCounters(s, kStoreCounters, &c);
   c["hits_memory"] = static_cast<int64_t>(s.hits - s.disk_hits);
-  c["disk_available"] = disk_ != nullptr;
-  if (disk_ != nullptr) {
-    const DiskTierStats d = disk_->GetStats();
-    for (const auto& [name, field] : kDiskCounters) c[name] = static_cast<int64_t>(d.*field);
+  c["disk_available"] = parts_.disk != nullptr;
+  if (parts_.disk != nullptr) AddCounters(parts_.disk->GetStats(), kDiskCounters, &c);
+  c["redis_configured"] = parts_.backing_store != nullptr;
+  if (parts_.backing_store != nullptr) {
+    AddCounters(parts_.backing_store->GetStats(), kRedisCounters, &c);
   }
+  if (parts_.write_behind != nullptr) {
+    const WriteBehindStats q = parts_.write_behind->GetStats();
+    AddCounters(q, kQueueCounters, &c);
+    c["wb_oldest_pending_age_ms"] = q.oldest_pending_age_us / 1000;
+  }
+  c["journal_enabled"] = parts_.journal != nullptr;
+  if (parts_.journal != nullptr) AddCounters(parts_.journal->GetStats(), kJournalCounters, &c);
   return c;
 }
 

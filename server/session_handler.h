@@ -13,8 +13,11 @@
 #include <string>
 
 #include "SessionService.h"
+#include "storage/backing_store.h"
 #include "storage/disk_tier.h"
+#include "storage/journal.h"
 #include "storage/session_store.h"
+#include "storage/write_behind.h"
 #include "util/clock.h"
 #include "util/mutex.h"
 
@@ -22,11 +25,18 @@ namespace sessionserver {
 
 class SessionHandler : public thrift::SessionServiceIf {
  public:
+  // The parts below the store whose counters info() reports; each may be null (not configured).
+  struct Parts {
+    const DiskTier* disk = nullptr;  // also null if it failed to open
+    const WriteBehind* write_behind = nullptr;
+    const BackingStore* backing_store = nullptr;
+    const Journal* journal = nullptr;
+  };
+
   // None of the pointers is owned; all must outlive the handler. `debug_clock` is null unless
   // the server runs with --enable_debug_clock; it must be the clock the store reads.
-  // `disk` may be null (no disk tier, or it failed to open).
-  SessionHandler(std::string server_id, SessionStore* store, const DiskTier* disk,
-                 const Clock* clock, OffsetClock* debug_clock);
+  SessionHandler(std::string server_id, SessionStore* store, const Parts& parts, const Clock* clock,
+                 OffsetClock* debug_clock);
 
   void get(thrift::GetResult& result, const std::string& session_id) override;
   void getExclusive(thrift::GetResult& result, const std::string& session_id) override;
@@ -57,7 +67,7 @@ class SessionHandler : public thrift::SessionServiceIf {
   mutable Mutex id_mu_;
   std::string server_id_ GUARDED_BY(id_mu_);
   SessionStore* const store_;
-  const DiskTier* const disk_;
+  const Parts parts_;
   const Clock* const clock_;
   OffsetClock* const debug_clock_;
   const int64_t start_us_;

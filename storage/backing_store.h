@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/session_store.h"
@@ -32,8 +33,23 @@ namespace sessionserver {
 //            ignored if the stored version differs.
 struct BackingOp {
   enum class Kind { kPut, kRemove, kTouch };
+  BackingOp() = default;
+  BackingOp(Kind k, ItemRecord i) : kind(k), item(std::move(i)) {}
+
   Kind kind = Kind::kPut;
-  ItemRecord item;
+  ItemRecord item;  // item.data holds a put's value unless `value_owner` is set
+  // A put's value without a copy: `value` views bytes kept alive by `value_owner` (a pinned
+  // entry of the memory tier), so a change is queued under a segment lock without copying it.
+  std::shared_ptr<const void> value_owner;
+  std::string_view value;
+
+  std::string_view data() const { return value_owner ? value : std::string_view(item.data); }
+  // Drops the value (a put whose value now lives only in the journal).
+  void DropData() {
+    value_owner.reset();
+    value = {};
+    item.data.clear();
+  }
 };
 
 // What the script did with one op.
@@ -73,14 +89,18 @@ struct RedisOptions {
   int64_t connect_timeout_us = 200'000;
   // A hung Redis (SIGSTOP) costs a call at most twice this (a broken connection is retried once).
   int64_t command_timeout_us = 500'000;
+  // After a read fails (Redis down or hung), reads fail at once for this long (real time), so a
+  // hung Redis stalls a request thread at most once per interval instead of on every miss.
+  int64_t read_retry_us = 1'000'000;
   size_t max_value_bytes = 1 << 20;
   std::string key_prefix = "ss:v1:";
 };
 
 inline constexpr int64_t kMinTombstoneLifeUs = 3'600'000'000;  // one hour
 
-// Connects (lazily reconnecting later as needed) and loads the scripts. Returns null and the
-// reason if the first connection fails.
+// Connects and loads the scripts. Always returns a store: if the first connection fails,
+// *status says why and the store connects (and loads the scripts) on first use, so a server can
+// start while Redis is down and catch up when it returns.
 std::unique_ptr<BackingStore> NewRedisBackingStore(const RedisOptions& options, Clock* clock,
                                                    Status* status);
 

@@ -36,16 +36,21 @@ uint32_t RecordCrc(std::string_view id, std::string_view covered) {
 }  // namespace
 
 std::string EncodeDiskRecord(std::string_view id, const ItemRecord& item, int64_t spill_time_us) {
+  return EncodeDiskRecord(id, item, item.data, spill_time_us);
+}
+
+std::string EncodeDiskRecord(std::string_view id, const ItemRecord& item, std::string_view data,
+                             int64_t spill_time_us) {
   std::string out;
-  out.reserve(kDiskRecordHeaderBytes + item.data.size() + kDiskRecordTrailerBytes);
+  out.reserve(kDiskRecordHeaderBytes + data.size() + kDiskRecordTrailerBytes);
   PutFixed(&out, kDiskRecordFormatV1, 1);
   PutFixed(&out, item.uninitialized ? kDiskRecordFlagUninitialized : 0, 1);
   PutFixed(&out, static_cast<uint32_t>(item.timeout_minutes), 4);
   PutFixed(&out, static_cast<uint64_t>(item.expires_at_us), 8);
   PutFixed(&out, item.version, 8);
   PutFixed(&out, static_cast<uint64_t>(spill_time_us), 8);
-  PutFixed(&out, static_cast<uint32_t>(item.data.size()), 4);
-  out.append(item.data);
+  PutFixed(&out, static_cast<uint32_t>(data.size()), 4);
+  out.append(data);
   PutFixed(&out, RecordCrc(id, out), 4);
   return out;
 }

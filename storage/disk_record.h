@@ -34,6 +34,9 @@ inline constexpr size_t kDiskRecordTrailerBytes = 4;
 // REQUIRES item.timeout_minutes in 1..525600 and item.data.size() < 4 GiB (the store's limits
 // guarantee both); a record violating the first is written but will not decode.
 std::string EncodeDiskRecord(std::string_view id, const ItemRecord& item, int64_t spill_time_us);
+// The same with the data taken from `data` (item.data is ignored).
+std::string EncodeDiskRecord(std::string_view id, const ItemRecord& item, std::string_view data,
+                             int64_t spill_time_us);
 
 // Parses the value `bytes` read under key `id`. On success fills `*item` (item->id = id) and
 // `*spill_time_us`. Otherwise returns Corruption with a message saying what is wrong (too short,

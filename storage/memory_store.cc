@@ -12,12 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "storage/backing_store.h"
 #include "storage/disk_tier.h"
 #include "storage/entry.h"
 #include "storage/limits.h"
 #include "storage/segment.h"
 #include "storage/session_store.h"
 #include "storage/spill_writer.h"
+#include "storage/write_behind.h"
 #include "util/hash.h"
 
 namespace sessionserver {
@@ -56,6 +58,7 @@ class MemoryStore : public SessionStore {
     so.capacity_bytes = options.capacity_bytes / segment_count;
     so.max_lock_age_us = options.max_lock_age_us;
     so.has_disk_tier = options.disk_tier != nullptr;
+    so.write_behind = options.write_behind;
     const size_t staged =
         options.max_staged_bytes > 0
             ? options.max_staged_bytes
@@ -178,9 +181,9 @@ class MemoryStore : public SessionStore {
     return WithDiskTier(id, hasher_(id), op);
   }
 
-  // Runs `op` on the id's segment; when it stops because the id must be read from the disk tier,
-  // reads it (no lock held) and runs `op` again with what was found. Copying a read's value out
-  // happens inside `op` but after the segment's lock is released (the entry is pinned).
+  // Runs `op` on the id's segment; when it stops because the id must be read from the lower
+  // tiers, reads them (no lock held) and runs `op` again with what was found. Copying a read's
+  // value out happens inside `op` but after the segment's lock is released (the entry is pinned).
   template <typename Op>
   Status WithDiskTier(std::string_view id, uint64_t h, Op op) {
     Segment* segment = SegmentFor(h);
@@ -191,7 +194,7 @@ class MemoryStore : public SessionStore {
       op(segment, static_cast<uint32_t>(h), clock_->NowMicros(), &lo, &load);
       Dispose(&lo);
       if (!load.needed) return Status::OK();
-      Status s = ReadDisk(id, h, &load);
+      Status s = ReadLower(id, h, &load);
       if (!s.ok()) {
         Leftovers cancel;
         segment->CancelLoad(id, &load, &cancel);
@@ -205,14 +208,38 @@ class MemoryStore : public SessionStore {
     return Status::Unavailable("the session kept moving between memory and disk; retry");
   }
 
-  // Reads the id's disk-tier copy into load->entry (null if none) and marks the read done.
-  Status ReadDisk(std::string_view id, uint64_t h, Load* load) {
-    ItemRecord item;
-    bool found = false;
-    Status s = options_.disk_tier->Read(id, &item, &found);
-    if (!s.ok()) return Status::Unavailable("disk tier read failed: " + s.ToString());
+  // Reads the id's newest copy below memory into load->entry (null if none) and marks the read
+  // done. Order: the write-behind queue (a change that left memory before the backing store had
+  // it; a queued removal means none), the disk tier, the backing store. A backing store that
+  // cannot be read is an error, not "absent": a put acting on "absent" would create a version
+  // that then replaces the real session in the backing store.
+  Status ReadLower(std::string_view id, uint64_t h, Load* load) {
     load->done = true;
     load->entry = nullptr;
+    ItemRecord item;
+    bool found = false;
+    if (options_.write_behind != nullptr) {
+      BackingOp queued;
+      Status s = options_.write_behind->Lookup(id, &queued, &found);
+      if (!s.ok()) return Status::Unavailable("write-behind queue read failed: " + s.ToString());
+      if (found && queued.kind == BackingOp::Kind::kRemove) return Status::OK();
+      found = found && queued.kind == BackingOp::Kind::kPut;
+      if (found) {
+        item = std::move(queued.item);
+        if (queued.value_owner) item.data.assign(queued.value);
+        load->source = Load::Source::kQueue;
+      }
+    }
+    if (!found && options_.disk_tier != nullptr) {
+      Status s = options_.disk_tier->Read(id, &item, &found);
+      if (!s.ok()) return Status::Unavailable("disk tier read failed: " + s.ToString());
+      load->source = Load::Source::kDiskTier;
+    }
+    if (!found && options_.backing_store != nullptr) {
+      Status s = options_.backing_store->Get(id, &item, &found);
+      if (!s.ok()) return Status::Unavailable("backing store read failed: " + s.ToString());
+      load->source = Load::Source::kBackingStore;
+    }
     if (!found) return Status::OK();
     Entry* e = NewEntry(id, static_cast<uint32_t>(h), item.data, item.timeout_minutes);
     if (e == nullptr) return Status::Internal("out of memory loading a session item");
@@ -237,6 +264,7 @@ class MemoryStore : public SessionStore {
       });
       options_.eviction_listener->OnEvict(std::move(records));
     }
+    if (lo->journal_seq != 0) options_.write_behind->Persist(lo->journal_op, lo->journal_seq);
     if (lo->staged && writer_) writer_->Kick();
     if (lo->over_soft_bound && writer_) writer_->WaitForProgress(kBackpressureWaitUs);
     if (lo->pinned != nullptr) Unref(lo->pinned);
@@ -272,6 +300,9 @@ std::unique_ptr<SessionStore> NewMemoryStore(const MemoryStoreOptions& options, 
                                       " (8 values of max_value_bytes, or 64 KiB)");
   }
   if (options.max_lock_age_us < 0) *status = Status::InvalidArgument("max lock age is negative");
+  if ((options.write_behind == nullptr) != (options.backing_store == nullptr)) {
+    *status = Status::InvalidArgument("write_behind and backing_store go together");
+  }
   if (!status->ok()) return nullptr;
 
   size_t segments = 1;

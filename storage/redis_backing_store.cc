@@ -191,7 +191,7 @@ class RedisBackingStore : public BackingStore {
                 "1",
                 Key(op.item.id),
                 version,
-                EncodeDiskRecord(op.item.id, op.item, clock_->NowMicros()),
+                EncodeDiskRecord(op.item.id, op.item, op.data(), clock_->NowMicros()),
                 Millis(op.item.expires_at_us)};
       case BackingOp::Kind::kRemove:
         return {"EVALSHA",
@@ -216,8 +216,13 @@ class RedisBackingStore : public BackingStore {
   Clock* const clock_;
   Connection writer_;  // Apply's connection; Apply runs on one thread at a time
   std::string put_sha_, remove_sha_, touch_sha_;
+  static Status ReadsBlocked() {
+    return Status::Unavailable("Redis did not answer a read just now; not retried yet");
+  }
+
   Mutex read_mu_;
   Connection reader_ GUARDED_BY(read_mu_);
+  int64_t reads_blocked_until_us_ GUARDED_BY(read_mu_) = 0;  // MonotonicMicros
 
   std::atomic<uint64_t> applied_{0}, stale_{0}, round_trips_{0}, reads_{0}, read_hits_{0},
       errors_{0}, reconnects_{0}, script_reloads_{0};
@@ -284,7 +289,11 @@ Status RedisBackingStore::Get(std::string_view id, ItemRecord* item, bool* found
   Status s;
   {
     MutexLock l(&read_mu_);
+    // Checked after taking the mutex too: requests queued behind a read that just timed out fail
+    // at once instead of each waiting out its own timeout.
+    if (MonotonicMicros() < reads_blocked_until_us_) return Failed(ReadsBlocked());
     s = reader_.Pipeline({{"HMGET", Key(id), "v", "r", "t"}}, &replies);
+    if (!s.ok()) reads_blocked_until_us_ = MonotonicMicros() + options_.read_retry_us;
   }
   if (!s.ok()) return Failed(s);
   const redisReply& r = *replies[0];
@@ -312,7 +321,6 @@ std::unique_ptr<BackingStore> NewRedisBackingStore(const RedisOptions& options, 
                                                    Status* status) {
   auto store = std::make_unique<RedisBackingStore>(options, clock);
   *status = store->Init();
-  if (!status->ok()) return nullptr;
   return store;
 }
 

@@ -101,11 +101,43 @@ void Segment::AnswerLocked(const Entry* e, int64_t now_us, WriteResult* out) {
   out->lock_age_ms = e->locked() ? std::max<int64_t>(0, now_us - e->lock_time_us) / 1000 : 0;
 }
 
-void Segment::Touch(Entry* e, int64_t now_us) {
+void Segment::Touch(Entry* e, int64_t now_us, Leftovers* lo) {
   e->last_access_us = now_us;
+  LogChange(BackingOp::Kind::kTouch, e, e->version, lo);
   if (!e->locked()) {  // a locked entry keeps its place in the locked list (lock order)
     ListRemove(e);
     ListAppend(&lru_, e);
+  }
+}
+
+void Segment::InvalidateLoads(std::string_view key) {
+  auto ticket = loads_.find(std::string(key));
+  if (ticket != loads_.end()) ++ticket->second.generation;
+}
+
+void Segment::LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftovers* lo) {
+  if (options_.write_behind == nullptr) return;
+  if (kind != BackingOp::Kind::kTouch) InvalidateLoads(e->key());
+  BackingOp op;
+  op.kind = kind;
+  op.item.id.assign(e->key());
+  op.item.timeout_minutes = e->timeout_minutes;
+  op.item.expires_at_us = e->expires_at_us();
+  op.item.version = version;
+  op.item.uninitialized = e->uninitialized();
+  if (kind == BackingOp::Kind::kPut) {
+    Ref(e);  // values never change: the queue and the journal read them without a lock
+    op.value_owner = std::shared_ptr<const void>(e, [](Entry* pinned) { Unref(pinned); });
+    op.value = e->value();
+  }
+  if (kind == BackingOp::Kind::kTouch) {
+    options_.write_behind->Enqueue(std::move(op));
+    return;
+  }
+  const uint64_t seq = options_.write_behind->Enqueue(op);
+  if (seq != 0) {
+    lo->journal_op = std::move(op);
+    lo->journal_seq = seq;
   }
 }
 
@@ -131,8 +163,7 @@ void Segment::Discard(Entry* e, Leftovers* lo) {
 
 void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
   std::string id(e->key());
-  auto ticket = loads_.find(id);
-  if (ticket != loads_.end()) ++ticket->second.generation;  // a disk read in flight is stale now
+  InvalidateLoads(id);  // a lower-tier read in flight is stale now
   if (!tombstone && !force && staged_bytes_ + e->charge > options_.max_staged_bytes) {
     // The writer is far behind (a failing disk; a merely slow one is met with backpressure at the
     // soft bound first): drop the data rather than grow without bound. Nothing more is needed if
@@ -217,19 +248,33 @@ bool Segment::ReleaseTicket(std::string_view key, uint64_t generation) {
   return valid;
 }
 
-Entry* Segment::Install(Entry* loaded, int64_t now_us, Leftovers* lo) {
+Entry* Segment::Install(Entry* loaded, Load::Source source, int64_t now_us, Leftovers* lo) {
   if (loaded->ExpiredAt(now_us)) {
     lo->released.push_back(loaded);
     return nullptr;
   }
-  loaded->flags |= Entry::kMaybeBelow;
-  loaded->flags &= ~Entry::kDataDirty;  // identical to the disk copy
+  loaded->flags |= Entry::kMaybeBelow;  // (conservative for copies from elsewhere than the disk)
+  if (source == Load::Source::kDiskTier) {
+    loaded->flags &= ~Entry::kDataDirty;  // identical to the disk copy
+  } else {
+    loaded->flags |= Entry::kDataDirty;
+  }
   last_version_ = std::max(last_version_, loaded->version);
   // Lock cookies are not stored on disk; start past any cookie the item's earlier life in memory
   // can have issued (cookies start at a version, a clock reading, and grow by one per lock).
   loaded->lock_cookie = std::max(static_cast<int64_t>(loaded->version), now_us);
   Index(loaded);
-  ++counters_.disk_loads;
+  switch (source) {
+    case Load::Source::kDiskTier:
+      ++counters_.disk_loads;
+      break;
+    case Load::Source::kQueue:
+      ++counters_.queue_loads;
+      break;
+    case Load::Source::kBackingStore:
+      ++counters_.backing_loads;
+      break;
+  }
   EvictOverCapacity(loaded, now_us, lo);
   return loaded;
 }
@@ -271,7 +316,7 @@ Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Le
     }
     return e;
   }
-  if (!options_.has_disk_tier) return nullptr;
+  if (!has_lower_tier()) return nullptr;
   if (!ticket_valid) {  // not read yet, or the id was staged while it was being read
     if (loaded != nullptr) lo->released.push_back(loaded);
     RequestLoad(key, load);
@@ -282,7 +327,7 @@ Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Le
   // must read again rather than contradict this decision.
   auto other = loads_.find(std::string(key));
   if (other != loads_.end()) ++other->second.generation;
-  return loaded == nullptr ? nullptr : Install(loaded, now_us, lo);
+  return loaded == nullptr ? nullptr : Install(loaded, load->source, now_us, lo);
 }
 
 // ---- The protocol operations ----
@@ -291,6 +336,7 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
                    ReadResult* out, Leftovers* lo, Load* load) {
   MutexLock l(&mu_);
   const uint64_t loads_before = counters_.disk_loads;
+  const uint64_t backing_before = counters_.backing_loads;
   Entry* e = FindLive(key, hash, now_us, lo, load);
   if (load->needed) return;
   if (e == nullptr) {
@@ -312,6 +358,7 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
     ++counters_.disk_hits;
     out->from_disk_tier = true;
   }
+  out->from_backing_store = counters_.backing_loads != backing_before;
   if (exclusive) {
     LockEntry(e, now_us);
     out->lock_cookie = e->lock_cookie;
@@ -321,11 +368,12 @@ void Segment::Read(std::string_view key, uint32_t hash, bool exclusive, int64_t 
     e->flags |= Entry::kDataDirty;
     e->version = NextVersion(e->version, now_us);
     out->initialize_item = true;
+    LogChange(BackingOp::Kind::kPut, e, e->version, lo);
   }
   out->outcome = Outcome::kOk;
   out->timeout_minutes = e->timeout_minutes;
   out->version = e->version;
-  Touch(e, now_us);
+  Touch(e, now_us, lo);
   Ref(e);
   lo->pinned = e;
 }
@@ -338,7 +386,7 @@ void Segment::Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, 
   if (old != nullptr) {
     ExpireOldLock(old, now_us);
     if (create_uninitialized) {  // the protocol ignores it silently when the item exists
-      Touch(old, now_us);
+      Touch(old, now_us, lo);
       lo->released.push_back(fresh);
       out->outcome = Outcome::kOk;
       return;
@@ -374,6 +422,7 @@ void Segment::Put(Entry* fresh, int64_t lock_cookie, bool create_uninitialized, 
   fresh->last_access_us = now_us;
   fresh->flags |= Entry::kDataDirty;
   Index(fresh);
+  LogChange(BackingOp::Kind::kPut, fresh, fresh->version, lo);
   out->outcome = Outcome::kOk;
   EvictOverCapacity(fresh, now_us, lo);
 }
@@ -400,7 +449,7 @@ void Segment::Release(std::string_view key, uint32_t hash, int64_t lock_cookie, 
   Entry* e = FindForHolder(key, hash, lock_cookie, now_us, out, lo, load);
   if (e == nullptr) return;
   if (e->locked()) UnlockEntry(e);
-  Touch(e, now_us);
+  Touch(e, now_us, lo);
   out->outcome = Outcome::kOk;
 }
 
@@ -410,6 +459,9 @@ void Segment::Remove(std::string_view key, uint32_t hash, int64_t lock_cookie, i
   Entry* e = FindForHolder(key, hash, lock_cookie, now_us, out, lo, load);
   if (e == nullptr) return;
   ++counters_.removals;
+  // The removal is a change of its own (a newer version than the item's), so no write of the
+  // item that arrives at the backing store later can undo it.
+  LogChange(BackingOp::Kind::kRemove, e, NextVersion(e->version, now_us), lo);
   Discard(e, lo);
   out->outcome = Outcome::kOk;
 }
@@ -423,7 +475,7 @@ void Segment::ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us, 
     out->outcome = Outcome::kNotFound;
     return;
   }
-  Touch(e, now_us);
+  Touch(e, now_us, lo);
   out->outcome = Outcome::kOk;
 }
 
@@ -551,6 +603,8 @@ void Segment::AddStats(StoreStats* s) const {
   s->spills += counters_.spills;
   s->spill_dropped += counters_.spill_dropped;
   s->tombstones += counters_.tombstones;
+  s->queue_loads += counters_.queue_loads;
+  s->backing_loads += counters_.backing_loads;
   s->staged_items += staged_.size();
   s->staged_bytes += staged_bytes_;
 }

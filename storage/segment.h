@@ -24,9 +24,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/backing_store.h"
 #include "storage/entry.h"
 #include "storage/handle_table.h"
 #include "storage/session_store.h"
+#include "storage/write_behind.h"
 #include "util/mutex.h"
 
 namespace sessionserver {
@@ -64,18 +66,25 @@ struct Leftovers {
   EntryList evicted;             // pushed out by capacity with no disk tier: report, then Unref
   bool staged = false;           // something was staged for the disk tier: wake the writer
   bool over_soft_bound = false;  // the staging area is past 1/4 of its bound: apply backpressure
+  // A change queued for the backing store that must be journaled before the reply (seq != 0):
+  // WriteBehind::Persist(journal_op, journal_seq).
+  BackingOp journal_op;
+  uint64_t journal_seq = 0;
 };
 
-// The disk-tier step of one operation. An op that finds its id neither indexed nor staged stops
-// with `needed` set (and a load ticket registered); the caller reads the disk tier without any
-// lock and runs the op again with `done` set and `entry` holding what it found (or null). The op
-// then installs `entry` itself, in the same critical section, unless the ticket was invalidated,
-// in which case it stops with `needed` again.
+// The lower-tier step of one operation. An op that finds its id neither indexed nor staged stops
+// with `needed` set (and a load ticket registered); the caller reads the lower tiers (the
+// write-behind queue, the disk tier, the backing store, in that order) without any lock and runs
+// the op again with `done` set and `entry` holding what it found (or null). The op then installs
+// `entry` itself, in the same critical section, unless the ticket was invalidated (by any
+// staging or change of the id meanwhile), in which case it stops with `needed` again.
 struct Load {
-  bool needed = false;             // out
-  bool done = false;               // in: this attempt has read the disk tier
-  Entry* entry = nullptr;          // in, owned: the disk tier's copy (null: none)
-  uint64_t ticket_generation = 0;  // the staging generation of the id when the ticket was taken
+  enum class Source { kDiskTier, kQueue, kBackingStore };
+  bool needed = false;                // out
+  bool done = false;                  // in: this attempt has read the lower tiers
+  Entry* entry = nullptr;             // in, owned: the copy found (null: none)
+  Source source = Source::kDiskTier;  // in: where `entry` came from
+  uint64_t ticket_generation = 0;     // the generation of the id when the ticket was taken
 };
 
 // A staged item as the spill writer sees it: a snapshot taken under the lock. The value bytes are
@@ -92,6 +101,10 @@ struct SegmentOptions {
   size_t capacity_bytes = 0;
   int64_t max_lock_age_us = 0;  // 0 disables the server-side lock age limit
   bool has_disk_tier = false;
+  // Not owned; may be null. Every change of an item's persisted state (put, remove, sliding
+  // expiry, initialization) is queued here under mu_, so the queue sees each id's changes in
+  // order and a lower-tier read in flight is invalidated by any of them.
+  WriteBehind* write_behind = nullptr;
   // Past this, evictions are dropped (counted) instead of staged; past a quarter of it, requests
   // that stage wait briefly for the writer (backpressure).
   size_t max_staged_bytes = 0;
@@ -145,7 +158,7 @@ class Segment {
     uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, lock_conflicts = 0,
              locks_expired = 0, locks_acquired = 0, inserts = 0, updates = 0, removals = 0,
              disk_loads = 0, disk_hits = 0, staged_pullbacks = 0, spills = 0, spill_dropped = 0,
-             tombstones = 0;
+             tombstones = 0, queue_loads = 0, backing_loads = 0;
   };
   struct Staged {
     Entry* entry = nullptr;  // null: tombstone
@@ -174,7 +187,12 @@ class Segment {
   // Fills a LOCKED answer with the holder's cookie and lock age.
   void AnswerLocked(const Entry* e, int64_t now_us, WriteResult* out) REQUIRES(mu_);
   // Restarts the sliding timeout and makes `e` the most recently used.
-  void Touch(Entry* e, int64_t now_us) REQUIRES(mu_);
+  void Touch(Entry* e, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
+  // Queues a change of `e` for the backing store (`version`: the item's after the change), and
+  // invalidates lower-tier reads of its id in flight.
+  void LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftovers* lo) REQUIRES(mu_);
+  // Invalidates lower-tier reads of `key` in flight.
+  void InvalidateLoads(std::string_view key) REQUIRES(mu_);
   uint64_t NextVersion(uint64_t previous, int64_t now_us) REQUIRES(mu_);
 
   void Index(Entry* e) REQUIRES(mu_);
@@ -192,8 +210,9 @@ class Segment {
   void RequestLoad(std::string_view key, Load* load) REQUIRES(mu_);
   // Releases this attempt's ticket; true if no staging of `key` happened since it was taken.
   bool ReleaseTicket(std::string_view key, uint64_t generation) REQUIRES(mu_);
-  // Makes a disk-tier copy an indexed entry.
-  Entry* Install(Entry* loaded, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
+  // Makes a lower tier's copy an indexed entry.
+  Entry* Install(Entry* loaded, Load::Source source, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
+  bool has_lower_tier() const { return options_.has_disk_tier || options_.write_behind; }
 
   // Takes the lock on `e` (new cookie, lock time) and moves it to the locked list.
   void LockEntry(Entry* e, int64_t now_us) REQUIRES(mu_);

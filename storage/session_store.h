@@ -34,6 +34,7 @@ struct ReadResult {
   bool initialize_item = false;  // kOk: this request is the one that saw the uninitialized item
   uint64_t version = 0;          // kOk: the item's version
   bool from_disk_tier = false;   // kOk: the item was read back from the disk tier for this request
+  bool from_backing_store = false;  // kOk: the item was restored from the backing store (Redis)
 };
 
 // Answer to the operations that return only a status. On kLocked, the holder's cookie and
@@ -90,6 +91,10 @@ struct StoreStats {
   uint64_t staged_bytes = 0;
   uint64_t disk_write_errors = 0;   // failed batch writes of the spill writer
   uint64_t disk_write_failing = 0;  // 1 while the last batch write failed (retrying)
+  // With a backing store:
+  uint64_t queue_loads = 0;    // items brought back from the write-behind queue (left memory
+                               // before the backing store had them)
+  uint64_t backing_loads = 0;  // items restored from the backing store (Redis)
 };
 
 class SessionStore {
@@ -143,6 +148,8 @@ class SessionStore {
 };
 
 class DiskTier;
+class WriteBehind;
+class BackingStore;
 
 struct MemoryStoreOptions {
   // Byte budget for items, per-item overhead included. Default 256 MiB. Larger keeps more
@@ -168,6 +175,13 @@ struct MemoryStoreOptions {
   // Not owned; may be null (memory only). The second tier: evicted items are written there by a
   // background writer, and an id missing from memory is looked up there (and brought back).
   DiskTier* disk_tier = nullptr;
+
+  // Not owned; both null or both set. The fleet's shared backing store (Redis) and the queue that
+  // writes every change to it behind the requests (storage/write_behind.h). An id missing from
+  // memory, the queue and the disk tier is read from the backing store (read-through), which is
+  // how a session continues on this server after its own server is lost.
+  WriteBehind* write_behind = nullptr;
+  BackingStore* backing_store = nullptr;
 
   // Bytes of evicted items waiting for the disk writer. Past a quarter of it, a request that
   // evicts waits up to 10 ms for the writer (backpressure, with no lock held); past all of it,

@@ -5,6 +5,13 @@
 #include <algorithm>
 
 namespace sessionserver {
+namespace {
+
+// How long Lookup waits for a queued put's journal append before reading its value back.
+constexpr int64_t kPersistWaitUs = 1'000'000;
+
+}  // namespace
+
 WriteBehind::WriteBehind(BackingStore* store, Clock* clock, const WriteBehindOptions& options)
     : store_(store), clock_(clock), options_(options) {
   thread_ = std::thread([this] { Run(); });
@@ -19,37 +26,141 @@ WriteBehind::~WriteBehind() {
   thread_.join();
 }
 
-void WriteBehind::Enqueue(BackingOp op) {
+uint64_t WriteBehind::Enqueue(BackingOp op) {
   MutexLock l(&mu_);
   ++stats_.enqueued;
+  return Add(std::move(op), 0);
+}
+
+uint64_t WriteBehind::Add(BackingOp op, uint64_t recovered_seq) {
+  const bool is_touch = op.kind == BackingOp::Kind::kTouch;
+  const bool persist = options_.journal != nullptr && !is_touch && recovered_seq == 0;
+  uint64_t seq = recovered_seq;
+  if (seq == 0) {
+    seq = ++next_seq_;
+  } else {
+    next_seq_ = std::max(next_seq_, seq);
+  }
+  // A replayed put comes without its value: it stays in the journal until written.
+  const uint64_t data_seq =
+      recovered_seq != 0 && op.kind == BackingOp::Kind::kPut ? recovered_seq : 0;
   auto it = pending_.find(op.item.id);
   if (it == pending_.end()) {
+    if (options_.journal == nullptr && pending_bytes_ + Bytes(op) > options_.max_pending_bytes) {
+      ++stats_.dropped;
+      LOG_EVERY_N(ERROR, 1000) << "write-behind: queue full (" << pending_bytes_
+                               << " bytes) and no journal: changes are being dropped";
+      return 0;
+    }
     Pending p;
     p.first_enqueued_us = clock_->NowMicros();
-    p.queued_seq = p.seq = ++next_seq_;
+    p.queued_seq = p.seq = seq;
+    p.data_seq = data_seq;
+    if (recovered_seq != 0) p.journaled.push_back(recovered_seq);
+    if (persist) {
+      p.unpersisted = 1;
+      p.journaled.push_back(seq);
+    }
     pending_bytes_ += Bytes(op);
     order_.push_back(Slot{op.item.id, p.queued_seq});
     p.op = std::move(op);
-    pending_.emplace(order_.back().id, std::move(p));
-    return;
+    Pending& placed = pending_.emplace(order_.back().id, std::move(p)).first->second;
+    if (persist) Overflow(&placed, seq);
+    return persist ? seq : 0;
   }
   Pending& p = it->second;
   ++stats_.coalesced;
-  const bool same_version = op.item.version == p.op.item.version;
-  if (op.kind == BackingOp::Kind::kTouch) {
-    if (same_version && p.op.kind != BackingOp::Kind::kRemove) {
+  if (recovered_seq != 0) p.journaled.push_back(recovered_seq);  // erased with what is queued
+  if (is_touch) {
+    // A touch moves the expiry of the version queued; it never replaces a put or a remove.
+    if (op.item.version == p.op.item.version && p.op.kind != BackingOp::Kind::kRemove) {
       p.op.item.expires_at_us = std::max(p.op.item.expires_at_us, op.item.expires_at_us);
-      p.seq = ++next_seq_;
-      return;
+      p.seq = seq;
+    } else if (p.op.kind == BackingOp::Kind::kTouch && op.item.version > p.op.item.version) {
+      p.op = std::move(op);
+      p.seq = seq;
     }
-    if (op.item.version < p.op.item.version) return;  // the pending change is newer
-  } else if (op.item.version < p.op.item.version) {
-    return;  // an older state than the one pending: nothing to add
+    return 0;
   }
+  if (op.item.version < p.op.item.version) return 0;  // an older state than the one queued
   pending_bytes_ -= Bytes(p.op);
   pending_bytes_ += Bytes(op);
   p.op = std::move(op);
-  p.seq = ++next_seq_;
+  p.seq = seq;
+  p.data_seq = data_seq;
+  if (persist) {
+    ++p.unpersisted;
+    p.journaled.push_back(seq);
+    Overflow(&p, seq);
+  }
+  return persist ? seq : 0;
+}
+
+void WriteBehind::Overflow(Pending* p, uint64_t seq) {
+  if (pending_bytes_ <= options_.max_pending_bytes || p->op.kind != BackingOp::Kind::kPut ||
+      p->op.data().empty()) {
+    return;
+  }
+  pending_bytes_ -= p->op.data().size();
+  p->op.DropData();
+  p->data_seq = seq;
+  ++stats_.overflowed;
+}
+
+void WriteBehind::Persist(const BackingOp& op, uint64_t seq) {
+  const Status s = options_.journal->Append(seq, op);
+  MutexLock l(&mu_);
+  if (!s.ok()) {
+    ++stats_.journal_errors;
+    LOG_EVERY_N(ERROR, 100) << "journal append failed: " << s.ToString();
+  }
+  auto it = pending_.find(op.item.id);
+  if (it != pending_.end() && it->second.unpersisted > 0) {
+    Pending& p = it->second;
+    --p.unpersisted;
+    if (!s.ok() && p.data_seq == seq) {  // its value was to be read back from the journal
+      p.op = op;
+      p.data_seq = 0;
+      pending_bytes_ += op.data().size();
+    }
+  }
+  cv_.SignalAll();
+}
+
+Status WriteBehind::Recover() {
+  if (options_.journal == nullptr) return Status::OK();
+  return options_.journal->Replay(/*with_values=*/false, [this](uint64_t seq, BackingOp op) {
+    MutexLock l(&mu_);
+    ++stats_.recovered;
+    Add(std::move(op), seq);
+  });
+}
+
+Status WriteBehind::Lookup(std::string_view id, BackingOp* op, bool* found) {
+  uint64_t data_seq = 0;
+  {
+    MutexLock l(&mu_);
+    auto it = pending_.find(std::string(id));
+    *found = it != pending_.end();
+    if (!*found) return Status::OK();
+    if (it->second.data_seq != 0 && it->second.unpersisted > 0) {
+      cv_.WaitFor(&mu_, kPersistWaitUs, [&]() REQUIRES(mu_) {
+        auto again = pending_.find(std::string(id));
+        return again == pending_.end() || again->second.unpersisted == 0;
+      });
+      it = pending_.find(std::string(id));
+      *found = it != pending_.end();
+      if (!*found) return Status::OK();  // written meanwhile: the backing store has it
+    }
+    *op = it->second.op;
+    data_seq = it->second.data_seq;
+  }
+  if (data_seq == 0) return Status::OK();
+  BackingOp stored;
+  Status s = options_.journal->Read(data_seq, id, &stored);
+  if (!s.ok()) return s;
+  op->item.data = std::move(stored.item.data);
+  return Status::OK();
 }
 
 WriteBehind::Pending* WriteBehind::Live(const Slot& slot) {
@@ -58,31 +169,67 @@ WriteBehind::Pending* WriteBehind::Live(const Slot& slot) {
   return &it->second;
 }
 
-void WriteBehind::TakeBatch(bool all, std::vector<BackingOp>* ops, std::vector<uint64_t>* seqs) {
+void WriteBehind::TakeBatch(bool all, Batch* batch) {
   const int64_t due_before = clock_->NowMicros() - options_.delay_us;
   while (!order_.empty() && Live(order_.front()) == nullptr) order_.pop_front();
   for (const Slot& slot : order_) {
-    if (ops->size() >= options_.max_batch_ops) break;
+    if (batch->ops.size() >= options_.max_batch_ops) break;
     Pending* p = Live(slot);
-    if (p == nullptr || p->in_flight) continue;
+    if (p == nullptr || p->in_flight || p->unpersisted > 0) continue;
     if (!all && p->first_enqueued_us > due_before) break;  // the queue is in enqueue order
     p->in_flight = true;
-    ops->push_back(p->op);
-    seqs->push_back(p->seq);
+    batch->ops.push_back(p->op);
+    batch->seqs.push_back(p->seq);
+    batch->data_seqs.push_back(p->data_seq);
   }
 }
 
-void WriteBehind::Finish(const std::vector<BackingOp>& ops, const std::vector<uint64_t>& seqs,
-                         const std::vector<BackingOutcome>& outcomes, bool written) {
-  for (size_t i = 0; i < ops.size(); ++i) {
-    auto it = pending_.find(ops[i].item.id);
+void WriteBehind::LoadValues(Batch* batch) {
+  std::vector<size_t> lost;
+  for (size_t i = 0; i < batch->ops.size(); ++i) {
+    if (batch->data_seqs[i] == 0) continue;
+    BackingOp& op = batch->ops[i];
+    BackingOp stored;
+    const Status s = options_.journal->Read(batch->data_seqs[i], op.item.id, &stored);
+    if (s.ok()) {
+      op.item.data = std::move(stored.item.data);
+      continue;
+    }
+    LOG(ERROR) << "write-behind: dropping a change of a session whose journal entry cannot be "
+               << "read: " << s.ToString();
+    lost.push_back(i);
+  }
+  if (lost.empty()) return;
+  MutexLock l(&mu_);
+  for (auto i = lost.rbegin(); i != lost.rend(); ++i) {
+    auto it = pending_.find(batch->ops[*i].item.id);
+    if (it != pending_.end()) {
+      it->second.in_flight = false;
+      if (it->second.seq == batch->seqs[*i]) {  // else a newer change came: write that one
+        ++stats_.dropped;
+        ++stats_.journal_errors;
+        pending_bytes_ -= Bytes(it->second.op);
+        pending_.erase(it);
+      }
+    }
+    batch->ops.erase(batch->ops.begin() + static_cast<ptrdiff_t>(*i));
+    batch->seqs.erase(batch->seqs.begin() + static_cast<ptrdiff_t>(*i));
+    batch->data_seqs.erase(batch->data_seqs.begin() + static_cast<ptrdiff_t>(*i));
+  }
+}
+
+void WriteBehind::Finish(const Batch& batch, const std::vector<BackingOutcome>& outcomes,
+                         bool written, std::vector<JournalKey>* erase) {
+  for (size_t i = 0; i < batch.ops.size(); ++i) {
+    auto it = pending_.find(batch.ops[i].item.id);
     if (it == pending_.end()) continue;
     Pending& p = it->second;
     p.in_flight = false;
     if (!written) continue;
     ++stats_.flushed;
     if (outcomes[i] == BackingOutcome::kStale) ++stats_.stale;
-    if (p.seq != seqs[i]) continue;  // a newer change was folded in while this one was written
+    if (p.seq != batch.seqs[i]) continue;  // a newer change was folded in while this was written
+    for (uint64_t seq : p.journaled) erase->emplace_back(seq, it->first);
     pending_bytes_ -= Bytes(p.op);
     pending_.erase(it);  // its order_ slot is now stale
   }
@@ -91,34 +238,45 @@ void WriteBehind::Finish(const std::vector<BackingOp>& ops, const std::vector<ui
 void WriteBehind::Run() {
   int64_t backoff_us = 0;
   while (true) {
-    std::vector<BackingOp> ops;
-    std::vector<uint64_t> seqs;
+    Batch batch;
     {
       MutexLock l(&mu_);
       if (backoff_us > 0) {  // the whole backoff; only stopping ends it early
         cv_.WaitFor(&mu_, backoff_us, [&]() REQUIRES(mu_) { return stopping_; });
       }
       if (stopping_) return;
-      TakeBatch(flush_requests_ > 0, &ops, &seqs);
-      if (ops.empty()) {
+      TakeBatch(flush_requests_ > 0, &batch);
+      if (batch.ops.empty()) {
         cv_.WaitFor(&mu_, options_.idle_wait_us);
         continue;
       }
     }
+    if (options_.journal != nullptr) LoadValues(&batch);
+    if (batch.ops.empty()) continue;
     std::vector<BackingOutcome> outcomes;
-    const Status s = store_->Apply(ops, &outcomes);
-    MutexLock l(&mu_);
-    Finish(ops, seqs, outcomes, s.ok());
-    if (s.ok()) {
-      backoff_us = 0;
-    } else {
-      ++stats_.retries;
-      backoff_us = backoff_us == 0 ? options_.first_backoff_us
-                                   : std::min(2 * backoff_us, options_.max_backoff_us);
-      LOG_EVERY_N(WARNING, 20) << "write-behind: " << s.ToString() << "; " << pending_.size()
-                               << " changes pending, retrying in " << backoff_us / 1000 << " ms";
+    const Status s = store_->Apply(batch.ops, &outcomes);
+    std::vector<JournalKey> erase;
+    {
+      MutexLock l(&mu_);
+      Finish(batch, outcomes, s.ok(), &erase);
+      if (s.ok()) {
+        backoff_us = 0;
+      } else {
+        ++stats_.retries;
+        backoff_us = backoff_us == 0 ? options_.first_backoff_us
+                                     : std::min(2 * backoff_us, options_.max_backoff_us);
+        LOG_EVERY_N(WARNING, 20) << "write-behind: " << s.ToString() << "; " << pending_.size()
+                                 << " changes pending, retrying in " << backoff_us / 1000 << " ms";
+      }
+      cv_.SignalAll();  // Flush waiters
     }
-    cv_.SignalAll();  // Flush waiters
+    if (!erase.empty()) {
+      const Status es = options_.journal->Erase(erase);
+      if (!es.ok()) {
+        MutexLock l(&mu_);
+        ++stats_.journal_errors;  // the entries are replayed (harmlessly) after a restart
+      }
+    }
   }
 }
 

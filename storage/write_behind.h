@@ -13,7 +13,19 @@
 // Time: which changes are due is decided by the injected Clock (tests move it); the flusher
 // thread waits between rounds in real time.
 //
-// Thread-safe: Enqueue, Flush and GetStats from any thread.
+// Journal (optional): a put or remove that Enqueue accepts gets a sequence number; the caller
+// appends it to the journal with Persist before answering its request. The entries folded into
+// one pending change are erased from the journal once that change is written, and a pending
+// change is only written once all of its entries are appended (so none outlives its erase).
+// Touches are not journaled: a crash loses at most a flush window of expiry extensions.
+//
+// Bound: past max_pending_bytes, a queued put keeps only its metadata and its value is read back
+// from the journal when it is written (overflow); without a journal, changes past the bound are
+// dropped and counted (the only way this queue loses a change).
+//
+// Thread-safe: every public method may be called from any thread. Enqueue takes only mu_ and
+// does no I/O, so it may be called under a caller's lock (the memory store's segment locks; lock
+// order: segment, then mu_).
 #ifndef SESSIONSERVER_STORAGE_WRITE_BEHIND_H_
 #define SESSIONSERVER_STORAGE_WRITE_BEHIND_H_
 
@@ -25,6 +37,7 @@
 #include <vector>
 
 #include "storage/backing_store.h"
+#include "storage/journal.h"
 #include "util/clock.h"
 #include "util/mutex.h"
 
@@ -39,6 +52,10 @@ struct WriteBehindOptions {
   int64_t idle_wait_us = 5'000;  // real-time wait between rounds when nothing is due
   int64_t first_backoff_us = 50'000;
   int64_t max_backoff_us = 2'000'000;
+  // Bytes of queued changes kept in memory (--max_pending_bytes). Default 64 MiB. Values shared
+  // with the memory tier are counted too, so this is an upper bound on what the queue adds.
+  size_t max_pending_bytes = 64u << 20;
+  Journal* journal = nullptr;  // not owned; null: no journal
 };
 
 struct WriteBehindStats {
@@ -46,7 +63,11 @@ struct WriteBehindStats {
   uint64_t coalesced = 0;  // enqueued changes folded into a pending one
   uint64_t flushed = 0;    // ops Redis applied or found stale (a newer version already there)
   uint64_t stale = 0;
-  uint64_t retries = 0;  // failed round trips (every op in them is retried)
+  uint64_t retries = 0;     // failed round trips (every op in them is retried)
+  uint64_t overflowed = 0;  // puts whose value was left in the journal (queue over its bound)
+  uint64_t dropped = 0;     // changes dropped (over the bound with no journal; unreadable entry)
+  uint64_t recovered = 0;   // changes replayed from the journal at start
+  uint64_t journal_errors = 0;
   uint64_t pending = 0;  // queue depth now
   uint64_t pending_bytes = 0;
   int64_t oldest_pending_age_us = 0;  // by the store's Clock
@@ -58,7 +79,23 @@ class WriteBehind {
   WriteBehind(BackingStore* store, Clock* clock, const WriteBehindOptions& options);
   ~WriteBehind();  // stops the flusher; pending changes not yet written are left (see Flush)
 
-  void Enqueue(BackingOp op) EXCLUDES(mu_);
+  // Queues `op`. Returns the sequence number under which the caller must Persist it (a put or
+  // remove accepted while a journal is configured), else 0.
+  uint64_t Enqueue(BackingOp op) EXCLUDES(mu_);
+
+  // Appends `op` (as passed to Enqueue, which returned `seq`) to the journal. Call with no lock
+  // held, before answering the request that made the change. Failures are counted and logged; the
+  // change stays queued (it is only missing from the journal).
+  void Persist(const BackingOp& op, uint64_t seq) EXCLUDES(mu_);
+
+  // Queues what the journal holds (changes acknowledged before a crash or an unfinished
+  // shutdown) without journaling them again. Call once, before Enqueue is first called.
+  Status Recover() EXCLUDES(mu_);
+
+  // The change queued for `id`, if any (the newest state this server knows the backing store
+  // may lack). A put's value is read back from the journal if it overflowed (IOError/Corruption
+  // if that fails). *found = false if nothing is queued.
+  Status Lookup(std::string_view id, BackingOp* op, bool* found) EXCLUDES(mu_);
 
   // Writes everything pending now (due or not) and waits until it is written, or `timeout_us` of
   // real time passes (then Unavailable with the number left).
@@ -73,6 +110,9 @@ class WriteBehind {
     uint64_t queued_seq = 0;  // the seq when the id entered the queue: identifies its order_ slot
     uint64_t seq = 0;         // bumped by every change folded in
     bool in_flight = false;
+    uint64_t data_seq = 0;            // non-zero: op's value is in the journal under this seq
+    int unpersisted = 0;              // journal appends not yet done: not written until 0
+    std::vector<uint64_t> journaled;  // journal entries to erase once this change is written
   };
   struct Slot {
     std::string id;
@@ -80,15 +120,29 @@ class WriteBehind {
   };
 
   void Run() EXCLUDES(mu_);
+  struct Batch {
+    std::vector<BackingOp> ops;
+    std::vector<uint64_t> seqs;       // each op's seq when taken, to tell whether it changed since
+    std::vector<uint64_t> data_seqs;  // non-zero: read the op's value from the journal first
+  };
+  // Adds `op` to the queue; `recovered_seq` is its journal entry when replaying, else 0.
+  // Returns the seq to persist under (see Enqueue).
+  uint64_t Add(BackingOp op, uint64_t recovered_seq) REQUIRES(mu_);
+  // Moves a put's value out of memory (it is in the journal under `seq`).
+  void Overflow(Pending* p, uint64_t seq) REQUIRES(mu_);
   // Takes up to max_batch_ops due (or, when `all`, any) changes in queue order, marking them in
-  // flight. `seqs` receives each one's seq, to tell afterwards whether it changed meanwhile.
-  void TakeBatch(bool all, std::vector<BackingOp>* ops, std::vector<uint64_t>* seqs) REQUIRES(mu_);
-  // Settles a batch: written changes leave the queue unless something newer was folded in.
-  void Finish(const std::vector<BackingOp>& ops, const std::vector<uint64_t>& seqs,
-              const std::vector<BackingOutcome>& outcomes, bool written) REQUIRES(mu_);
+  // flight.
+  void TakeBatch(bool all, Batch* batch) REQUIRES(mu_);
+  // Reads overflowed values back from the journal; an op whose value cannot be read is dropped
+  // from the batch (and from the queue, counted) since it can never be written.
+  void LoadValues(Batch* batch) EXCLUDES(mu_);
+  // Settles a batch: written changes leave the queue unless something newer was folded in; their
+  // journal entries are added to `erase`.
+  void Finish(const Batch& batch, const std::vector<BackingOutcome>& outcomes, bool written,
+              std::vector<JournalKey>* erase) REQUIRES(mu_);
   // The pending change of a queue slot, or null if the slot is stale.
   Pending* Live(const Slot& slot) REQUIRES(mu_);
-  static size_t Bytes(const BackingOp& op) { return op.item.id.size() + op.item.data.size() + 64; }
+  static size_t Bytes(const BackingOp& op) { return op.item.id.size() + op.data().size() + 64; }
 
   BackingStore* const store_;
   Clock* const clock_;

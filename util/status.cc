@@ -22,6 +22,9 @@ std::string Status::ToString() const {
     case Code::kInternal:
       name = "Internal error";
       break;
+    case Code::kNotFound:
+      name = "Not found";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

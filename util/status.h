@@ -11,7 +11,15 @@ namespace sessionserver {
 
 class Status {
  public:
-  enum class Code { kOk = 0, kInvalidArgument, kIOError, kCorruption, kUnavailable, kInternal };
+  enum class Code {
+    kOk = 0,
+    kInvalidArgument,
+    kIOError,
+    kCorruption,
+    kUnavailable,
+    kInternal,
+    kNotFound
+  };
 
   Status() = default;
   static Status OK() { return Status(); }
@@ -20,9 +28,11 @@ class Status {
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
   static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, msg); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsNotFound() const { return code_ == Code::kNotFound; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 

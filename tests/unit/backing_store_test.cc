@@ -121,6 +121,8 @@ TEST_F(BackingStoreTest, ScriptsAreReloadedAfterScriptFlush) {
 }
 
 TEST_F(BackingStoreTest, RedisDownIsAnErrorNotAHangAndRecoveryReconnects) {
+  options_.read_retry_us = 0;
+  Connect();
   redis_.Kill();
   std::vector<BackingOutcome> outcomes;
   EXPECT_FALSE(
@@ -131,6 +133,21 @@ TEST_F(BackingStoreTest, RedisDownIsAnErrorNotAHangAndRecoveryReconnects) {
   ASSERT_TRUE(redis_.Start());  // same port, empty data
   EXPECT_EQ(ApplyOne(BackingOp::Kind::kPut, Item("a", "v", 1)), BackingOutcome::kApplied);
   EXPECT_TRUE(Get("a", &out));
+}
+
+TEST_F(BackingStoreTest, AfterAFailedReadReadsFailAtOnceUntilTheRetryInterval) {
+  options_.read_retry_us = 3'600'000'000;  // never passes in this test
+  Connect();
+  redis_.Kill();
+  ItemRecord out;
+  bool found = true;
+  EXPECT_FALSE(store_->Get("a", &out, &found).ok());
+  ASSERT_TRUE(redis_.Start());
+  EXPECT_EQ(ApplyOne(BackingOp::Kind::kPut, Item("a", "v", 1)), BackingOutcome::kApplied)
+      << "writes are not blocked";
+  const Status s = store_->Get("a", &out, &found);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not retried yet"), std::string::npos) << s.ToString();
 }
 
 TEST_F(BackingStoreTest, HungRedisCostsAtMostTheCommandTimeout) {

@@ -1,0 +1,249 @@
+// The memory store with a backing store (real redis-server), its write-behind queue and journal:
+// every change reaches Redis, a session missing here is restored from Redis, queued changes are
+// never hidden behind an older Redis copy, and journaled changes survive a crash of the queue.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "storage/backing_store.h"
+#include "storage/journal.h"
+#include "storage/write_behind.h"
+#include "tests/temp_dir.h"
+#include "tests/unit/redis_server.h"
+#include "tests/unit/store_test_util.h"
+
+namespace sessionserver {
+namespace {
+
+constexpr int64_t kFlushTimeoutUs = 20'000'000;
+
+// One "server": a memory store, its queue and (optionally) journal, over a shared Redis.
+struct Node {
+  std::unique_ptr<BackingStore> backing;
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<WriteBehind> queue;
+  std::unique_ptr<SessionStore> store;
+};
+
+class BackedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(redis_.Start()); }
+
+  // `journal_dir` empty: no journal. `capacity` small enough to force evictions where wanted.
+  Node MakeNode(const std::string& journal_dir = "", size_t capacity = 4 << 20,
+                size_t max_pending_bytes = 64 << 20) {
+    Node n;
+    RedisOptions ro;
+    ro.port = redis_.port();
+    ro.command_timeout_us = 100'000;
+    Status s;
+    n.backing = NewRedisBackingStore(ro, &clock_, &s);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    WriteBehindOptions wo;
+    wo.delay_us = 100'000;
+    wo.first_backoff_us = 10'000;
+    wo.max_backoff_us = 50'000;
+    wo.max_pending_bytes = max_pending_bytes;
+    if (!journal_dir.empty()) {
+      JournalOptions jo;
+      jo.path = journal_dir;
+      n.journal = OpenJournal(jo, &s);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      wo.journal = n.journal.get();
+    }
+    n.queue = std::make_unique<WriteBehind>(n.backing.get(), &clock_, wo);
+    EXPECT_TRUE(n.queue->Recover().ok());
+    MemoryStoreOptions mo;
+    mo.capacity_bytes = capacity;
+    mo.segments = 1;
+    mo.max_value_bytes = 16 << 10;
+    mo.write_behind = n.queue.get();
+    mo.backing_store = n.backing.get();
+    n.store = MustNewStore(mo, &clock_);
+    return n;
+  }
+
+  // Creates sessions s0..s<n-1> and waits until Redis has them. While Redis is unreachable, only
+  // sessions a server holds can be served: it cannot tell a new id from one Redis has.
+  void CreateSessions(Node* n, int count) {
+    for (int i = 0; i < count; ++i) {
+      ASSERT_EQ(PutValue(n->store.get(), "s" + std::to_string(i), "created"), Outcome::kOk);
+    }
+    Status fs = n->queue->Flush(2'000'000);
+    const WriteBehindStats st = n->queue->GetStats();
+    ASSERT_TRUE(fs.ok()) << fs.ToString() << " pending=" << st.pending << " flushed=" << st.flushed
+                         << " retries=" << st.retries << " jerr=" << st.journal_errors;
+  }
+
+  std::string RedisField(const std::string& id, const std::string& field) {
+    return redis_.Command("HGET ss:v1:" + id + " " + field);
+  }
+  // What a second server with empty tiers reads for `id` from Redis.
+  ReadResult ReadElsewhere(const std::string& id) {
+    Node other = MakeNode();
+    return GetValue(other.store.get(), id);
+  }
+
+  RedisServer redis_;
+  FakeClock clock_{SystemClock()->NowMicros()};
+  TempDir dir_{"ss-backed"};
+};
+
+TEST_F(BackedStoreTest, PutsRemovesAndTouchesReachRedisWithTheirLifetimes) {
+  Node a = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s1", "cart", 20), Outcome::kOk);
+  ASSERT_EQ(PutValue(a.store.get(), "s2", "gone", 20), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  const int64_t expiry_ms = std::stoll(redis_.Command("PEXPIRETIME ss:v1:s1"));
+  EXPECT_NEAR(expiry_ms, (clock_.NowMicros() + 20 * 60'000'000LL) / 1000, 1000);
+  EXPECT_EQ(ReadElsewhere("s1").data, "cart");
+
+  WriteResult w;
+  ASSERT_TRUE(a.store->Remove("s2", 0, &w).ok());
+  clock_.AdvanceMinutes(5);
+  ASSERT_TRUE(a.store->ResetTimeout("s1", &w).ok());
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(RedisField("s2", "t"), "1") << "a removal leaves a tombstone";
+  EXPECT_EQ(RedisField("s2", "r"), "(nil)");
+  EXPECT_EQ(ReadElsewhere("s2").outcome, Outcome::kNotFound);
+  EXPECT_NEAR(std::stoll(redis_.Command("PEXPIRETIME ss:v1:s1")), expiry_ms + 5 * 60'000, 1000)
+      << "a timeout reset extends the Redis key";
+}
+
+TEST_F(BackedStoreTest, ReadsExtendTheRedisLifetimeOfReadMostlySessions) {
+  Node a = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s", "cart", 20), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  const int64_t before = std::stoll(redis_.Command("PEXPIRETIME ss:v1:s"));
+  clock_.AdvanceMinutes(15);
+  EXPECT_EQ(GetValue(a.store.get(), "s").outcome, Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_NEAR(std::stoll(redis_.Command("PEXPIRETIME ss:v1:s")), before + 15 * 60'000, 1000);
+}
+
+TEST_F(BackedStoreTest, HotSessionCoalescesInTheWindow) {
+  Node a = MakeNode();
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_EQ(PutValue(a.store.get(), "hot", "v" + std::to_string(i)), Outcome::kOk);
+    GetValue(a.store.get(), "hot");
+  }
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_LE(a.backing->GetStats().ops_applied, 2u) << "1000 changes, one window";
+  EXPECT_EQ(ReadElsewhere("hot").data, "v499");
+}
+
+TEST_F(BackedStoreTest, AnotherServerRestoresSessionsAndContinuesTheirVersions) {
+  Node a = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s", "from-a"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  Node b = MakeNode();
+  ReadResult r = GetValue(b.store.get(), "s");
+  ASSERT_EQ(r.outcome, Outcome::kOk);
+  EXPECT_EQ(r.data, "from-a");
+  EXPECT_TRUE(r.from_backing_store);
+  EXPECT_EQ(b.store->GetStats().backing_loads, 1u);
+  // B's change must win over A's copy in Redis (a newer version), and reach Redis.
+  ASSERT_EQ(PutValue(b.store.get(), "s", "from-b"), Outcome::kOk);
+  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(ReadElsewhere("s").data, "from-b");
+  EXPECT_EQ(b.queue->GetStats().stale, 0u);
+}
+
+TEST_F(BackedStoreTest, QueuedRemovalIsNeverHiddenByTheOlderRedisCopy) {
+  Node a = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());  // Redis has v1
+  redis_.Pause();                                     // the removal stays queued
+  WriteResult w;
+  ASSERT_TRUE(a.store->Remove("s", 0, &w).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "s").outcome, Outcome::kNotFound);
+  EXPECT_EQ(a.store->GetStats().backing_loads, 0u) << "the queue answered; Redis was not asked";
+  redis_.Resume();
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "s").outcome, Outcome::kNotFound);
+  EXPECT_EQ(ReadElsewhere("s").outcome, Outcome::kNotFound);
+}
+
+TEST_F(BackedStoreTest, EvictedChangeNotYetInRedisIsServedFromTheQueue) {
+  Node a = MakeNode("", /*capacity=*/256 << 10);
+  ASSERT_EQ(PutValue(a.store.get(), "s", "old"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());             // Redis has "old"
+  ASSERT_EQ(PutValue(a.store.get(), "s", "new"), Outcome::kOk);  // queued only
+  for (int i = 0; i < 200; ++i)
+    PutValue(a.store.get(), "filler" + std::to_string(i), std::string(8000, 'x'));
+  ASSERT_GT(a.store->GetStats().evictions, 0u);
+  ReadResult r = GetValue(a.store.get(), "s");
+  ASSERT_EQ(r.outcome, Outcome::kOk);
+  EXPECT_EQ(r.data, "new") << "not the older copy in Redis";
+}
+
+TEST_F(BackedStoreTest, RedisReadFailureOnAMissIsAnErrorNotAbsent) {
+  Node a = MakeNode();
+  redis_.Kill();
+  ReadResult r;
+  EXPECT_FALSE(a.store->Get("unknown", &r).ok());
+  WriteResult w;
+  EXPECT_FALSE(a.store->Put("unknown", "x", 20, 0, false, &w).ok())
+      << "a put must not create a version that would replace the real session in Redis";
+}
+
+TEST_F(BackedStoreTest, JournaledChangesSurviveACrashOfTheQueue) {
+  {
+    Node a = MakeNode(dir_.path() + "/journal");
+    CreateSessions(&a, 100);
+    const uint64_t appends_before = a.journal->GetStats().appends;
+    redis_.Pause();  // nothing can be written: everything stays queued and journaled
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_EQ(PutValue(a.store.get(), "s" + std::to_string(i), "v" + std::to_string(i)),
+                Outcome::kOk);
+    }
+    WriteResult w;
+    ASSERT_TRUE(a.store->Remove("s0", 0, &w).ok());
+    EXPECT_EQ(a.journal->GetStats().appends - appends_before, 101u);
+    a.store.reset();
+    a.queue.reset();  // the "crash": the queue's contents are gone from memory
+  }
+  redis_.Resume();
+  Node restarted = MakeNode(dir_.path() + "/journal");
+  EXPECT_EQ(restarted.queue->GetStats().recovered, 101u);
+  ASSERT_TRUE(restarted.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(ReadElsewhere("s0").outcome, Outcome::kNotFound);
+  for (int i = 1; i < 100; ++i) {
+    EXPECT_EQ(ReadElsewhere("s" + std::to_string(i)).data, "v" + std::to_string(i)) << i;
+  }
+  EXPECT_EQ(restarted.journal->GetStats().erases, 101u) << "written changes leave the journal";
+  EXPECT_EQ(restarted.queue->GetStats().pending, 0u);
+}
+
+TEST_F(BackedStoreTest, QueueOverBoundKeepsValuesOnlyInTheJournal) {
+  Node a = MakeNode(dir_.path() + "/journal", 4 << 20, /*max_pending_bytes=*/64 << 10);
+  CreateSessions(&a, 200);
+  redis_.Pause();
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(PutValue(a.store.get(), "s" + std::to_string(i), std::string(2000, 'a' + i % 26)),
+              Outcome::kOk);
+  }
+  const WriteBehindStats stats = a.queue->GetStats();
+  EXPECT_GT(stats.overflowed, 100u);
+  EXPECT_LE(stats.pending_bytes, (64u << 10) + 200 * 100);
+  redis_.Resume();
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(ReadElsewhere("s" + std::to_string(i)).data, std::string(2000, 'a' + i % 26)) << i;
+  }
+}
+
+TEST_F(BackedStoreTest, WithoutAJournalChangesPastTheBoundAreDroppedAndCounted) {
+  Node a = MakeNode("", 4 << 20, /*max_pending_bytes=*/16 << 10);
+  CreateSessions(&a, 50);
+  redis_.Pause();
+  for (int i = 0; i < 50; ++i)
+    PutValue(a.store.get(), "s" + std::to_string(i), std::string(2000, 'x'));
+  EXPECT_GT(a.queue->GetStats().dropped, 0u);
+  EXPECT_LE(a.queue->GetStats().pending_bytes, 16u << 10);
+  redis_.Resume();
+}
+
+}  // namespace
+}  // namespace sessionserver
