@@ -14,5 +14,8 @@ case "$flavour" in
               -DSS_BENCHMARKS=OFF) ;;
   *) echo "usage: $0 [release|asan|tsan]" >&2; exit 2 ;;
 esac
+mkdir -p build
+exec 9>"build/.$flavour.lock"
+flock 9  # a second build of the same flavour waits instead of racing in the same directory
 cmake -S . -B "build/$flavour" -G Ninja -DSS_WERROR=ON "${args[@]}" >/dev/null
 ninja -C "build/$flavour" -j "${SS_JOBS:-2}"
