@@ -46,6 +46,7 @@ const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"disk_write_failing", &StoreStats::disk_write_failing},
     {"restored_from_queue", &StoreStats::queue_loads},
     {"restored_from_redis", &StoreStats::backing_loads},
+    {"created_while_redis_unreadable", &StoreStats::blind_creates},
 };
 
 // Write-behind queue counters (queue depth, oldest change, flushed, coalesced, retries, ...).

@@ -111,10 +111,16 @@ class MemoryStore : public SessionStore {
     Entry* fresh = NewEntry(id, static_cast<uint32_t>(h), data, timeout_minutes);
     if (fresh == nullptr) return Status::Internal("out of memory allocating a session item");
     bool consumed = false;
-    s = WithDiskTier(id, h, [&](Segment* seg, uint32_t, int64_t now, Leftovers* lo, Load* load) {
-      seg->Put(fresh, cookie, create_uninitialized, now, out, lo, load);
-      consumed = !load->needed;
-    });
+    // A create-uninitialized is how a client starts a session under an id it has just drawn
+    // (128 random bits): it may go ahead while Redis cannot be read, so new sessions can start
+    // during a Redis outage. (Any other op on an unknown id fails then; see ReadLower.)
+    s = WithDiskTier(
+        id, h,
+        [&](Segment* seg, uint32_t, int64_t now, Leftovers* lo, Load* load) {
+          seg->Put(fresh, cookie, create_uninitialized, now, out, lo, load);
+          consumed = !load->needed;
+        },
+        /*backing_failure_is_absent=*/create_uninitialized);
     if (!consumed) Unref(fresh);
     return s;
   }
@@ -152,6 +158,7 @@ class MemoryStore : public SessionStore {
       stats.disk_write_errors = writer_->write_errors();
       stats.disk_write_failing = writer_->failing();
     }
+    stats.blind_creates = blind_creates_.load(std::memory_order_relaxed);
     return stats;
   }
 
@@ -185,7 +192,8 @@ class MemoryStore : public SessionStore {
   // tiers, reads them (no lock held) and runs `op` again with what was found. Copying a read's
   // value out happens inside `op` but after the segment's lock is released (the entry is pinned).
   template <typename Op>
-  Status WithDiskTier(std::string_view id, uint64_t h, Op op) {
+  Status WithDiskTier(std::string_view id, uint64_t h, Op op,
+                      bool backing_failure_is_absent = false) {
     Segment* segment = SegmentFor(h);
     Load load;
     for (int attempt = 0; attempt < kMaxLoadAttempts; ++attempt) {
@@ -194,7 +202,7 @@ class MemoryStore : public SessionStore {
       op(segment, static_cast<uint32_t>(h), clock_->NowMicros(), &lo, &load);
       Dispose(&lo);
       if (!load.needed) return Status::OK();
-      Status s = ReadLower(id, h, &load);
+      Status s = ReadLower(id, h, backing_failure_is_absent, &load);
       if (!s.ok()) {
         Leftovers cancel;
         segment->CancelLoad(id, &load, &cancel);
@@ -213,7 +221,7 @@ class MemoryStore : public SessionStore {
   // it; a queued removal means none), the disk tier, the backing store. A backing store that
   // cannot be read is an error, not "absent": a put acting on "absent" would create a version
   // that then replaces the real session in the backing store.
-  Status ReadLower(std::string_view id, uint64_t h, Load* load) {
+  Status ReadLower(std::string_view id, uint64_t h, bool backing_failure_is_absent, Load* load) {
     load->done = true;
     load->entry = nullptr;
     ItemRecord item;
@@ -237,7 +245,12 @@ class MemoryStore : public SessionStore {
     }
     if (!found && options_.backing_store != nullptr) {
       Status s = options_.backing_store->Get(id, &item, &found);
-      if (!s.ok()) return Status::Unavailable("backing store read failed: " + s.ToString());
+      if (!s.ok() && backing_failure_is_absent) {
+        blind_creates_.fetch_add(1, std::memory_order_relaxed);
+        found = false;
+      } else if (!s.ok()) {
+        return Status::Unavailable("backing store read failed: " + s.ToString());
+      }
       load->source = Load::Source::kBackingStore;
     }
     if (!found) return Status::OK();
@@ -278,6 +291,7 @@ class MemoryStore : public SessionStore {
   const int segment_shift_;
   std::vector<std::unique_ptr<Segment>> segments_;
   std::atomic<size_t> next_reclaim_{0};
+  std::atomic<uint64_t> blind_creates_{0};
   std::unique_ptr<SpillWriter> writer_;  // with a disk tier only; declared last, stopped first
 };
 

@@ -95,6 +95,7 @@ struct StoreStats {
   uint64_t queue_loads = 0;    // items brought back from the write-behind queue (left memory
                                // before the backing store had them)
   uint64_t backing_loads = 0;  // items restored from the backing store (Redis)
+  uint64_t blind_creates = 0;  // create-uninitialized that went ahead while Redis was unreadable
 };
 
 class SessionStore {
@@ -119,7 +120,9 @@ class SessionStore {
   // not the item's latest cookie (the caller's lock was lost to a newer one). kNotFound, and
   // nothing is created, if `lock_cookie` is non-zero and the item is gone (removal wins). With
   // `create_uninitialized`, creates an uninitialized item if none exists and otherwise only
-  // restarts the existing item's timeout (kOk).
+  // restarts the existing item's timeout (kOk); with a backing store that cannot be read, it
+  // creates the item if this store does not hold it (a new session under a fresh random id),
+  // whereas every other op on an id this store does not hold then fails (Unavailable).
   // REQUIRES timeout in 1..525600 and data.size() <= max_value_bytes (else InvalidArgument).
   virtual Status Put(std::string_view id, std::string_view data, int32_t timeout_minutes,
                      int64_t lock_cookie, bool create_uninitialized, WriteResult* out) = 0;

@@ -192,6 +192,23 @@ TEST_F(BackedStoreTest, RedisReadFailureOnAMissIsAnErrorNotAbsent) {
       << "a put must not create a version that would replace the real session in Redis";
 }
 
+TEST_F(BackedStoreTest, NewSessionsStartDuringARedisOutage) {
+  Node a = MakeNode();
+  redis_.Kill();
+  WriteResult w;
+  ASSERT_TRUE(a.store->Put("fresh", "", 20, 0, /*create_uninitialized=*/true, &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kOk);
+  ReadResult r;
+  ASSERT_TRUE(a.store->GetExclusive("fresh", &r).ok());
+  EXPECT_TRUE(r.initialize_item);
+  ASSERT_TRUE(a.store->Put("fresh", "cart", 20, r.lock_cookie, false, &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kOk);
+  EXPECT_EQ(a.store->GetStats().blind_creates, 1u);
+  ASSERT_TRUE(redis_.Start());
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(ReadElsewhere("fresh").data, "cart");
+}
+
 TEST_F(BackedStoreTest, JournaledChangesSurviveACrashOfTheQueue) {
   {
     Node a = MakeNode(dir_.path() + "/journal");
