@@ -16,6 +16,7 @@
 #include "storage/backing_store.h"
 #include "storage/disk_tier.h"
 #include "storage/journal.h"
+#include "storage/limits.h"
 #include "storage/write_behind.h"
 
 namespace sessionserver {
@@ -71,7 +72,7 @@ bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) 
     JournalOptions jo;
     jo.path = config.data_dir + "/journal";
     jo.sync = config.journal_sync;
-    jo.max_value_bytes = config.memory.max_value_bytes;
+    jo.max_value_bytes = kMaxValueBytesCeiling;  // replay what an earlier --max_value_bytes took
     parts->journal = OpenJournal(jo, &s);
     if (!s.ok()) {
       LOG(ERROR) << "cannot open the journal (or run with --nojournal): " << s.ToString();
@@ -145,6 +146,13 @@ int Run() {
   config.memory.disk_tier = disk.get();
   BackingParts backing;
   if (!OpenBacking(config, clock, &backing)) return 1;
+  if (disk && backing.journal) {
+    s = ApplyJournalToDiskTier(backing.journal.get(), disk.get());
+    if (!s.ok()) {
+      LOG(ERROR) << "cannot bring the disk tier up to date with the journal: " << s.ToString();
+      return 1;
+    }
+  }
   config.memory.write_behind = backing.write_behind.get();
   config.memory.backing_store = backing.store.get();
   std::unique_ptr<SessionStore> store = NewMemoryStore(config.memory, clock, &s);
@@ -181,13 +189,15 @@ int Run() {
   LOG(INFO) << "signal " << sig << ": shutting down";
   reaper.Stop();
   server.Stop();
+  int exit_code = 0;
   if (disk) {
     s = store->PersistAll(kPersistTimeoutUs);
     if (!s.ok()) {
       LOG(ERROR) << "could not write every session to the disk tier: " << s.ToString();
-      return 1;
+      exit_code = 1;
+    } else {
+      LOG(INFO) << "memory tier written to " << config.data_dir;
     }
-    LOG(INFO) << "memory tier written to " << config.data_dir;
   }
   if (backing.write_behind) {
     s = backing.write_behind->Flush(kShutdownFlushTimeoutUs);
@@ -204,8 +214,8 @@ int Run() {
   backing.journal.reset();
   backing.store.reset();
   disk.reset();
-  LOG(INFO) << "stopped cleanly";
-  return 0;
+  if (exit_code == 0) LOG(INFO) << "stopped cleanly";
+  return exit_code;
 }
 
 }  // namespace

@@ -96,7 +96,7 @@ Status ConfigFromFlags(ServerConfig* c) {
     c->redis.host = FLAGS_redis.substr(0, colon);
     c->redis.port = static_cast<int>(port);
     c->redis.command_timeout_us = FLAGS_redis_timeout_ms * 1000;
-    c->redis.max_value_bytes = FLAGS_max_value_bytes;
+    c->redis.max_value_bytes = kMaxValueBytesCeiling;  // decode what any server wrote
   }
 
   c->thrift.host = FLAGS_host;

@@ -76,8 +76,10 @@ class BackingStore {
   virtual Status Apply(const std::vector<BackingOp>& ops,
                        std::vector<BackingOutcome>* outcomes) = 0;
 
-  // Reads the live item for `id`. *found = false if none, a tombstone, or expired. Records that
-  // fail to decode are counted as errors and reported as Corruption.
+  // Reads the live item for `id`. *found = false if none, a tombstone, or expired; for a
+  // tombstone item->version is the removal's version (else 0 when not found). The expiry is the
+  // later of the record's and the last touch's. Records that fail to decode are counted as
+  // errors and reported as Corruption.
   virtual Status Get(std::string_view id, ItemRecord* item, bool* found) = 0;
 
   virtual BackingStoreStats GetStats() const = 0;

@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "storage/disk_record.h"
+#include "storage/disk_tier.h"
 
 namespace sessionserver {
 namespace {
@@ -147,6 +148,26 @@ class RocksJournal : public Journal {
 };
 
 }  // namespace
+
+Status ApplyJournalToDiskTier(Journal* journal, DiskTier* disk) {
+  constexpr size_t kBatchOps = 256;
+  std::vector<DiskOp> batch;
+  Status write_status;
+  Status s = journal->Replay(/*with_values=*/true, [&](uint64_t, BackingOp op) {
+    if (!write_status.ok()) return;
+    DiskOp d;
+    d.remove = op.kind == BackingOp::Kind::kRemove;
+    d.item = std::move(op.item);
+    batch.push_back(std::move(d));
+    if (batch.size() >= kBatchOps) {
+      write_status = disk->Write(batch);
+      batch.clear();
+    }
+  });
+  if (s.ok()) s = write_status;
+  if (s.ok() && !batch.empty()) s = disk->Write(batch);
+  return s;
+}
 
 std::unique_ptr<Journal> OpenJournal(const JournalOptions& options, Status* status) {
   rocksdb::Options db_options;

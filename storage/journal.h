@@ -67,6 +67,16 @@ class Journal {
   virtual JournalStats GetStats() const = 0;
 };
 
+class DiskTier;
+
+// Brings the disk tier up to date with the journal before a restarted server serves. After a
+// crash the disk tier may hold an older copy of a journaled session (or the copy of a journaled
+// removal), which would be served once the queue had written the journaled change and let go of
+// it. Writes each journaled put to the disk tier and deletes each journaled removal there; the
+// disk tier's version guard keeps records that are newer. REQUIRES: nothing else writes the disk
+// tier meanwhile (call before the memory store starts its spill writer).
+Status ApplyJournalToDiskTier(Journal* journal, DiskTier* disk);
+
 // Opens (or creates) the journal. Returns null and the reason on failure.
 std::unique_ptr<Journal> OpenJournal(const JournalOptions& options, Status* status);
 

@@ -106,6 +106,11 @@ class MemoryStore : public SessionStore {
     if (s.ok()) s = CheckTimeoutMinutes(timeout_minutes);
     if (s.ok()) s = CheckValueSize(data.size(), options_.max_value_bytes);
     if (!s.ok()) return s;
+    if (options_.write_behind != nullptr && !options_.write_behind->HasRoom(data.size())) {
+      return Status::Unavailable(
+          "the queue of changes for Redis is full (Redis slow or down) and there is no journal; "
+          "retry later");
+    }
     const uint64_t h = hasher_(id);
     // The copy of the value happens here, before any lock is taken.
     Entry* fresh = NewEntry(id, static_cast<uint32_t>(h), data, timeout_minutes);
@@ -224,13 +229,23 @@ class MemoryStore : public SessionStore {
   Status ReadLower(std::string_view id, uint64_t h, bool backing_failure_is_absent, Load* load) {
     load->done = true;
     load->entry = nullptr;
+    load->floor_version = 0;
     ItemRecord item;
     bool found = false;
+    int64_t touched_until_us = 0;  // a queued touch's expiry, for the version it names
+    uint64_t touched_version = 0;
     if (options_.write_behind != nullptr) {
       BackingOp queued;
       Status s = options_.write_behind->Lookup(id, &queued, &found);
       if (!s.ok()) return Status::Unavailable("write-behind queue read failed: " + s.ToString());
-      if (found && queued.kind == BackingOp::Kind::kRemove) return Status::OK();
+      if (found && queued.kind == BackingOp::Kind::kRemove) {
+        load->floor_version = queued.item.version;  // a re-created session must be newer
+        return Status::OK();
+      }
+      if (found && queued.kind == BackingOp::Kind::kTouch) {
+        touched_until_us = queued.item.expires_at_us;
+        touched_version = queued.item.version;
+      }
       found = found && queued.kind == BackingOp::Kind::kPut;
       if (found) {
         item = std::move(queued.item);
@@ -238,7 +253,7 @@ class MemoryStore : public SessionStore {
         load->source = Load::Source::kQueue;
       }
     }
-    if (!found && options_.disk_tier != nullptr) {
+    if (!found && options_.disk_tier != nullptr && !load->skip_disk) {
       Status s = options_.disk_tier->Read(id, &item, &found);
       if (!s.ok()) return Status::Unavailable("disk tier read failed: " + s.ToString());
       load->source = Load::Source::kDiskTier;
@@ -251,7 +266,11 @@ class MemoryStore : public SessionStore {
       } else if (!s.ok()) {
         return Status::Unavailable("backing store read failed: " + s.ToString());
       }
+      if (!found) load->floor_version = item.version;  // a tombstone's version, or 0
       load->source = Load::Source::kBackingStore;
+    }
+    if (found && item.version == touched_version) {
+      item.expires_at_us = std::max(item.expires_at_us, touched_until_us);
     }
     if (!found) return Status::OK();
     Entry* e = NewEntry(id, static_cast<uint32_t>(h), item.data, item.timeout_minutes);

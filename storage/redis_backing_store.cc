@@ -3,7 +3,9 @@
 #include <glog/logging.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -21,7 +23,7 @@ namespace {
 constexpr char kPutScript[] = R"lua(
 local cur = redis.call('HGET', KEYS[1], 'v')
 if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', ARGV[2])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', ARGV[2], 'e', ARGV[3])
 redis.call('HDEL', KEYS[1], 't')
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
@@ -31,7 +33,7 @@ constexpr char kRemoveScript[] = R"lua(
 local cur = redis.call('HGET', KEYS[1], 'v')
 if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '1')
-redis.call('HDEL', KEYS[1], 'r')
+redis.call('HDEL', KEYS[1], 'r', 'e')
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 )lua";
@@ -39,6 +41,7 @@ return 1
 constexpr char kTouchScript[] = R"lua(
 local cur = redis.call('HMGET', KEYS[1], 'v', 't')
 if not cur[1] or cur[2] or tonumber(cur[1]) ~= tonumber(ARGV[1]) then return 2 end
+redis.call('HSET', KEYS[1], 'e', ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 )lua";
@@ -292,23 +295,35 @@ Status RedisBackingStore::Get(std::string_view id, ItemRecord* item, bool* found
     // Checked after taking the mutex too: requests queued behind a read that just timed out fail
     // at once instead of each waiting out its own timeout.
     if (MonotonicMicros() < reads_blocked_until_us_) return Failed(ReadsBlocked());
-    s = reader_.Pipeline({{"HMGET", Key(id), "v", "r", "t"}}, &replies);
+    s = reader_.Pipeline({{"HMGET", Key(id), "v", "r", "t", "e"}}, &replies);
     if (!s.ok()) reads_blocked_until_us_ = MonotonicMicros() + options_.read_retry_us;
   }
   if (!s.ok()) return Failed(s);
   const redisReply& r = *replies[0];
-  if (r.type != REDIS_REPLY_ARRAY || r.elements != 3) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != 4) {
     return Failed(Status::Unavailable("unexpected HMGET reply: " + ReplyText(r)));
   }
+  const redisReply* version = r.element[0];
   const redisReply* record = r.element[1];
   const redisReply* tombstone = r.element[2];
-  if (record->type != REDIS_REPLY_STRING || tombstone->type == REDIS_REPLY_STRING) {
-    return Status::OK();  // missing, or removed
+  const redisReply* expiry = r.element[3];
+  item->version = 0;
+  if (tombstone->type == REDIS_REPLY_STRING && version->type == REDIS_REPLY_STRING) {
+    // Removed: report the removal's version, so a session re-created under this id gets a newer
+    // one (else Redis would refuse its writes as stale).
+    item->version = std::strtoull(std::string(version->str, version->len).c_str(), nullptr, 10);
+    return Status::OK();
   }
+  if (record->type != REDIS_REPLY_STRING) return Status::OK();  // missing
   int64_t written_at = 0;
   s = DecodeDiskRecord(id, std::string_view(record->str, record->len), options_.max_value_bytes,
                        item, &written_at);
   if (!s.ok()) return Failed(s);
+  // Touches move `e` (the sliding expiry), not the record: the later of the two is the expiry.
+  if (expiry->type == REDIS_REPLY_STRING) {
+    const int64_t e_ms = std::strtoll(std::string(expiry->str, expiry->len).c_str(), nullptr, 10);
+    item->expires_at_us = std::max(item->expires_at_us, e_ms * 1000);
+  }
   if (item->expires_at_us <= clock_->NowMicros()) return Status::OK();
   read_hits_.fetch_add(1, std::memory_order_relaxed);
   *found = true;

@@ -163,6 +163,7 @@ void Segment::Discard(Entry* e, Leftovers* lo) {
 
 void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
   std::string id(e->key());
+  bool dropped = false;
   InvalidateLoads(id);  // a lower-tier read in flight is stale now
   if (!tombstone && !force && staged_bytes_ + e->charge > options_.max_staged_bytes) {
     // The writer is far behind (a failing disk; a merely slow one is met with backpressure at the
@@ -177,6 +178,7 @@ void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
       return;
     }
     tombstone = true;
+    dropped = true;
   }
   Staged& slot = staged_[id];
   if (slot.entry != nullptr) {
@@ -188,6 +190,7 @@ void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
   slot.version = e->version;
   slot.seq = ++next_stage_seq_;
   slot.in_flight = false;
+  slot.dropped_spill = dropped;
   if (tombstone) {
     slot.entry = nullptr;
     staged_bytes_ += kTombstoneBytes;
@@ -288,15 +291,21 @@ Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Le
     ticket_valid = ReleaseTicket(key, load->ticket_generation);
     load->done = false;
   }
+  load->skip_disk = false;
   Entry* e = table_.Lookup(key, hash);
   if (e == nullptr && options_.has_disk_tier) {
     auto it = staged_.find(std::string(key));
-    if (it != staged_.end()) {
+    if (it != staged_.end() && it->second.entry == nullptr &&
+        (!it->second.dropped_spill || options_.write_behind == nullptr)) {
+      if (loaded != nullptr) lo->released.push_back(loaded);  // a removal or expiry
+      return nullptr;
+    }
+    if (it != staged_.end() && it->second.entry == nullptr) {
+      // A spill dropped under pressure: the disk copy is stale, but the session lives on in the
+      // write-behind queue or the backing store. Load it from there.
+      load->skip_disk = true;
+    } else if (it != staged_.end()) {
       Entry* staged = it->second.entry;
-      if (staged == nullptr) {  // a tombstone: removed or expired
-        if (loaded != nullptr) lo->released.push_back(loaded);
-        return nullptr;
-      }
       // Back to memory. A write of it in flight still completes; FinishStaged then finds the
       // staging gone and leaves everything as is.
       staged_bytes_ -= staged->charge;
@@ -327,6 +336,9 @@ Entry* Segment::FindLive(std::string_view key, uint32_t hash, int64_t now_us, Le
   // must read again rather than contradict this decision.
   auto other = loads_.find(std::string(key));
   if (other != loads_.end()) ++other->second.generation;
+  // A removal below memory (a tombstone in the queue or the backing store): versions issued from
+  // now on must be newer, or the backing store would refuse them as stale.
+  last_version_ = std::max(last_version_, load->floor_version);
   return loaded == nullptr ? nullptr : Install(loaded, load->source, now_us, lo);
 }
 

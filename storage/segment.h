@@ -84,7 +84,9 @@ struct Load {
   bool done = false;                  // in: this attempt has read the lower tiers
   Entry* entry = nullptr;             // in, owned: the copy found (null: none)
   Source source = Source::kDiskTier;  // in: where `entry` came from
-  uint64_t ticket_generation = 0;     // the generation of the id when the ticket was taken
+  uint64_t floor_version = 0;      // in: the id's removal version below memory (new ones go above)
+  bool skip_disk = false;          // out: the disk copy is known stale (dropped spill): skip it
+  uint64_t ticket_generation = 0;  // the generation of the id when the ticket was taken
 };
 
 // A staged item as the spill writer sees it: a snapshot taken under the lock. The value bytes are
@@ -162,7 +164,10 @@ class Segment {
   };
   struct Staged {
     Entry* entry = nullptr;  // null: tombstone
-    uint64_t version = 0;    // the entry's, or the removed item's for a tombstone
+    // A tombstone for a spill dropped under pressure (not a removal): the disk copy is stale, but
+    // the session lives on in the write-behind queue or the backing store.
+    bool dropped_spill = false;
+    uint64_t version = 0;  // the entry's, or the removed item's for a tombstone
     uint64_t seq = 0;
     bool in_flight = false;
   };

@@ -46,12 +46,6 @@ uint64_t WriteBehind::Add(BackingOp op, uint64_t recovered_seq) {
       recovered_seq != 0 && op.kind == BackingOp::Kind::kPut ? recovered_seq : 0;
   auto it = pending_.find(op.item.id);
   if (it == pending_.end()) {
-    if (options_.journal == nullptr && pending_bytes_ + Bytes(op) > options_.max_pending_bytes) {
-      ++stats_.dropped;
-      LOG_EVERY_N(ERROR, 1000) << "write-behind: queue full (" << pending_bytes_
-                               << " bytes) and no journal: changes are being dropped";
-      return 0;
-    }
     Pending p;
     p.first_enqueued_us = clock_->NowMicros();
     p.queued_seq = p.seq = seq;
@@ -137,30 +131,41 @@ Status WriteBehind::Recover() {
 }
 
 Status WriteBehind::Lookup(std::string_view id, BackingOp* op, bool* found) {
-  uint64_t data_seq = 0;
-  {
-    MutexLock l(&mu_);
-    auto it = pending_.find(std::string(id));
-    *found = it != pending_.end();
-    if (!*found) return Status::OK();
-    if (it->second.data_seq != 0 && it->second.unpersisted > 0) {
-      cv_.WaitFor(&mu_, kPersistWaitUs, [&]() REQUIRES(mu_) {
-        auto again = pending_.find(std::string(id));
-        return again == pending_.end() || again->second.unpersisted == 0;
-      });
-      it = pending_.find(std::string(id));
+  for (int attempt = 0;; ++attempt) {
+    uint64_t data_seq = 0;
+    {
+      MutexLock l(&mu_);
+      auto it = pending_.find(std::string(id));
       *found = it != pending_.end();
-      if (!*found) return Status::OK();  // written meanwhile: the backing store has it
+      if (!*found) return Status::OK();
+      if (it->second.data_seq != 0 && it->second.unpersisted > 0) {
+        cv_.WaitFor(&mu_, kPersistWaitUs, [&]() REQUIRES(mu_) {
+          auto again = pending_.find(std::string(id));
+          return again == pending_.end() || again->second.unpersisted == 0;
+        });
+        it = pending_.find(std::string(id));
+        *found = it != pending_.end();
+        if (!*found) return Status::OK();  // written meanwhile: the backing store has it
+      }
+      *op = it->second.op;
+      data_seq = it->second.data_seq;
     }
-    *op = it->second.op;
-    data_seq = it->second.data_seq;
+    if (data_seq == 0) return Status::OK();
+    BackingOp stored;
+    Status s = options_.journal->Read(data_seq, id, &stored);
+    if (s.ok()) {
+      op->item.data = std::move(stored.item.data);
+      return Status::OK();
+    }
+    // Not found: the change was written and its entry erased after we looked; look again.
+    if (!s.IsNotFound() || attempt >= 2) return s;
   }
-  if (data_seq == 0) return Status::OK();
-  BackingOp stored;
-  Status s = options_.journal->Read(data_seq, id, &stored);
-  if (!s.ok()) return s;
-  op->item.data = std::move(stored.item.data);
-  return Status::OK();
+}
+
+bool WriteBehind::HasRoom(size_t value_bytes) const {
+  if (options_.journal != nullptr) return true;  // values past the bound wait in the journal
+  MutexLock l(&mu_);
+  return pending_bytes_ + value_bytes <= options_.max_pending_bytes;
 }
 
 WriteBehind::Pending* WriteBehind::Live(const Slot& slot) {
@@ -186,6 +191,7 @@ void WriteBehind::TakeBatch(bool all, Batch* batch) {
 
 void WriteBehind::LoadValues(Batch* batch) {
   std::vector<size_t> lost;
+  std::vector<bool> lost_for_good;
   for (size_t i = 0; i < batch->ops.size(); ++i) {
     if (batch->data_seqs[i] == 0) continue;
     BackingOp& op = batch->ops[i];
@@ -195,19 +201,24 @@ void WriteBehind::LoadValues(Batch* batch) {
       op.item.data = std::move(stored.item.data);
       continue;
     }
-    LOG(ERROR) << "write-behind: dropping a change of a session whose journal entry cannot be "
-               << "read: " << s.ToString();
+    // An I/O error may pass: leave the change queued for the next round. An entry that is gone or
+    // does not decode can never be written: drop it (counted).
+    const bool gone = s.IsNotFound() || s.code() == Status::Code::kCorruption;
+    LOG(ERROR) << "write-behind: journal entry of a queued change cannot be read ("
+               << (gone ? "dropping the change" : "will retry") << "): " << s.ToString();
     lost.push_back(i);
+    lost_for_good.push_back(gone);
   }
   if (lost.empty()) return;
   MutexLock l(&mu_);
-  for (auto i = lost.rbegin(); i != lost.rend(); ++i) {
+  for (size_t j = lost.size(); j-- > 0;) {
+    const size_t* i = &lost[j];
     auto it = pending_.find(batch->ops[*i].item.id);
+    ++stats_.journal_errors;
     if (it != pending_.end()) {
       it->second.in_flight = false;
-      if (it->second.seq == batch->seqs[*i]) {  // else a newer change came: write that one
+      if (lost_for_good[j] && it->second.seq == batch->seqs[*i]) {  // else write the newer one
         ++stats_.dropped;
-        ++stats_.journal_errors;
         pending_bytes_ -= Bytes(it->second.op);
         pending_.erase(it);
       }

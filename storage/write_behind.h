@@ -20,8 +20,9 @@
 // Touches are not journaled: a crash loses at most a flush window of expiry extensions.
 //
 // Bound: past max_pending_bytes, a queued put keeps only its metadata and its value is read back
-// from the journal when it is written (overflow); without a journal, changes past the bound are
-// dropped and counted (the only way this queue loses a change).
+// from the journal when it is written (overflow); without a journal, the caller refuses puts
+// past the bound (HasRoom) while removes and touches (small) are always taken. A change is lost
+// only if its journal entry cannot be read back (counted as dropped).
 //
 // Thread-safe: every public method may be called from any thread. Enqueue takes only mu_ and
 // does no I/O, so it may be called under a caller's lock (the memory store's segment locks; lock
@@ -65,7 +66,7 @@ struct WriteBehindStats {
   uint64_t stale = 0;
   uint64_t retries = 0;     // failed round trips (every op in them is retried)
   uint64_t overflowed = 0;  // puts whose value was left in the journal (queue over its bound)
-  uint64_t dropped = 0;     // changes dropped (over the bound with no journal; unreadable entry)
+  uint64_t dropped = 0;     // changes lost: their journal entry could not be read back
   uint64_t recovered = 0;   // changes replayed from the journal at start
   uint64_t journal_errors = 0;
   uint64_t pending = 0;  // queue depth now
@@ -96,6 +97,11 @@ class WriteBehind {
   // may lack). A put's value is read back from the journal if it overflowed (IOError/Corruption
   // if that fails). *found = false if nothing is queued.
   Status Lookup(std::string_view id, BackingOp* op, bool* found) EXCLUDES(mu_);
+
+  // Whether a put of `value_bytes` fits: always with a journal; without one, while the queue is
+  // within max_pending_bytes. (Checked before the put is applied; a few concurrent puts may
+  // pass it together, so the bound is exceeded by at most their size.)
+  bool HasRoom(size_t value_bytes) const EXCLUDES(mu_);
 
   // Writes everything pending now (due or not) and waits until it is written, or `timeout_us` of
   // real time passes (then Unavailable with the number left).

@@ -5,15 +5,18 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "storage/backing_store.h"
+#include "storage/disk_tier.h"
 #include "storage/journal.h"
 #include "storage/write_behind.h"
 #include "tests/temp_dir.h"
+#include "tests/unit/fault_injection_disk_tier.h"
 #include "tests/unit/redis_server.h"
 #include "tests/unit/store_test_util.h"
 
@@ -24,6 +27,8 @@ constexpr int64_t kFlushTimeoutUs = 20'000'000;
 
 // One "server": a memory store, its queue and (optionally) journal, over a shared Redis.
 struct Node {
+  std::unique_ptr<DiskTier> rocks;
+  std::unique_ptr<FaultInjectionDiskTier> disk;  // over `rocks`
   std::unique_ptr<BackingStore> backing;
   std::unique_ptr<Journal> journal;
   std::unique_ptr<WriteBehind> queue;
@@ -36,13 +41,15 @@ class BackedStoreTest : public ::testing::Test {
 
   // `journal_dir` empty: no journal. `capacity` small enough to force evictions where wanted.
   Node MakeNode(const std::string& journal_dir = "", size_t capacity = 4 << 20,
-                size_t max_pending_bytes = 64 << 20) {
+                size_t max_pending_bytes = 64 << 20, const std::string& disk_dir = "",
+                size_t max_staged_bytes = 0, Clock* clock = nullptr) {
+    if (clock == nullptr) clock = &clock_;
     Node n;
     RedisOptions ro;
     ro.port = redis_.port();
     ro.command_timeout_us = 100'000;
     Status s;
-    n.backing = NewRedisBackingStore(ro, &clock_, &s);
+    n.backing = NewRedisBackingStore(ro, clock, &s);
     EXPECT_TRUE(s.ok()) << s.ToString();
     WriteBehindOptions wo;
     wo.delay_us = 100'000;
@@ -56,15 +63,27 @@ class BackedStoreTest : public ::testing::Test {
       EXPECT_TRUE(s.ok()) << s.ToString();
       wo.journal = n.journal.get();
     }
-    n.queue = std::make_unique<WriteBehind>(n.backing.get(), &clock_, wo);
+    n.queue = std::make_unique<WriteBehind>(n.backing.get(), clock, wo);
     EXPECT_TRUE(n.queue->Recover().ok());
     MemoryStoreOptions mo;
+    if (!disk_dir.empty()) {  // as session_server does it: the journal brings the disk up to date
+      RocksDiskTierOptions dop;
+      dop.path = disk_dir;
+      n.rocks = OpenRocksDiskTier(dop, clock, &s);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      n.disk = std::make_unique<FaultInjectionDiskTier>(n.rocks.get());
+      if (n.journal) {
+        EXPECT_TRUE(ApplyJournalToDiskTier(n.journal.get(), n.disk.get()).ok());
+      }
+      mo.disk_tier = n.disk.get();
+      mo.max_staged_bytes = max_staged_bytes;
+    }
     mo.capacity_bytes = capacity;
     mo.segments = 1;
     mo.max_value_bytes = 16 << 10;
     mo.write_behind = n.queue.get();
     mo.backing_store = n.backing.get();
-    n.store = MustNewStore(mo, &clock_);
+    n.store = MustNewStore(mo, clock);
     return n;
   }
 
@@ -124,6 +143,33 @@ TEST_F(BackedStoreTest, ReadsExtendTheRedisLifetimeOfReadMostlySessions) {
   EXPECT_EQ(GetValue(a.store.get(), "s").outcome, Outcome::kOk);
   ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
   EXPECT_NEAR(std::stoll(redis_.Command("PEXPIRETIME ss:v1:s")), before + 15 * 60'000, 1000);
+}
+
+TEST_F(BackedStoreTest, TouchesKeepReadMostlySessionsAliveForOtherServers) {
+  Node a = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s", "cart", /*timeout_minutes=*/1), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  clock_.AdvanceSeconds(50);
+  EXPECT_EQ(GetValue(a.store.get(), "s").outcome, Outcome::kOk);  // slides the expiry
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  clock_.AdvanceSeconds(20);  // past the put's expiry, within the slid one
+  ReadResult r = ReadElsewhere("s");
+  EXPECT_EQ(r.outcome, Outcome::kOk) << "the touch must reach what Redis reads return";
+  EXPECT_EQ(r.data, "cart");
+}
+
+TEST_F(BackedStoreTest, RecreatedSessionOutranksTheTombstoneOfAFasterClock) {
+  FakeClock fast{clock_.NowMicros() + 2'000'000};  // another server's clock, 2 s ahead
+  Node a = MakeNode("", 4 << 20, 64 << 20, "", 0, &fast);
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
+  WriteResult w;
+  ASSERT_TRUE(a.store->Remove("s", 0, &w).ok());
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  Node b = MakeNode();
+  ASSERT_EQ(PutValue(b.store.get(), "s", "new-session"), Outcome::kOk);
+  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(b.queue->GetStats().stale, 0u) << "an acknowledged put was refused by Redis";
+  EXPECT_EQ(ReadElsewhere("s").data, "new-session");
 }
 
 TEST_F(BackedStoreTest, HotSessionCoalescesInTheWindow) {
@@ -192,6 +238,61 @@ TEST_F(BackedStoreTest, RedisReadFailureOnAMissIsAnErrorNotAbsent) {
       << "a put must not create a version that would replace the real session in Redis";
 }
 
+TEST_F(BackedStoreTest, AfterACrashTheDiskTierNeverHidesJournaledChanges) {
+  const std::string data = dir_.path() + "/data";
+  std::filesystem::create_directories(data);
+  {
+    Node a = MakeNode(data + "/journal", 256 << 10, 64 << 20, data);
+    ASSERT_EQ(PutValue(a.store.get(), "x", "v1"), Outcome::kOk);
+    ASSERT_EQ(PutValue(a.store.get(), "y", "v1"), Outcome::kOk);
+    for (int i = 0; i < 100; ++i) {
+      PutValue(a.store.get(), "filler" + std::to_string(i), std::string(8000, 'f'));
+    }
+    ASSERT_TRUE(a.store->Flush(kFlushTimeoutUs).ok());
+    ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+    ASSERT_TRUE(GetValue(a.store.get(), "x").from_disk_tier);  // disk: x v1, y v1
+    ASSERT_TRUE(GetValue(a.store.get(), "y").from_disk_tier);
+    redis_.Pause();
+    ASSERT_EQ(PutValue(a.store.get(), "x", "v2"), Outcome::kOk);  // journaled only
+    a.disk->set_write_fault(FaultInjectionDiskTier::WriteFault::kIOError);
+    WriteResult w;
+    ASSERT_TRUE(a.store->Remove("y", 0, &w).ok());  // its disk tombstone never gets written
+    a.store.reset();  // the crash: no PersistAll, nothing more written
+    a.queue.reset();
+  }
+  redis_.Resume();
+  Node b = MakeNode(data + "/journal", 256 << 10, 64 << 20, data);
+  EXPECT_EQ(b.queue->GetStats().recovered, 2u);
+  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());  // the queue lets go of both changes
+  EXPECT_EQ(GetValue(b.store.get(), "x").data, "v2") << "not the disk tier's older copy";
+  EXPECT_EQ(GetValue(b.store.get(), "y").outcome, Outcome::kNotFound) << "removal undone";
+  EXPECT_EQ(ReadElsewhere("x").data, "v2");
+}
+
+TEST_F(BackedStoreTest, SpillDroppedUnderPressureIsReadFromRedisNotHidden) {
+  const std::string data = dir_.path() + "/data";
+  std::filesystem::create_directories(data);
+  Node a = MakeNode("", 256 << 10, 64 << 20, data, /*max_staged_bytes=*/64 << 10);
+  ASSERT_EQ(PutValue(a.store.get(), "x", "v1"), Outcome::kOk);
+  for (int i = 0; i < 100; ++i) {
+    PutValue(a.store.get(), "filler" + std::to_string(i), std::string(8000, 'f'));
+  }
+  ASSERT_TRUE(a.store->Flush(kFlushTimeoutUs).ok());
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_TRUE(GetValue(a.store.get(), "x").from_disk_tier);
+  ASSERT_EQ(PutValue(a.store.get(), "x", std::string(8000, '2')), Outcome::kOk);  // dirty
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());                              // Redis has it
+  a.disk->set_write_fault(FaultInjectionDiskTier::WriteFault::kIOError);  // staging fills up
+  for (int i = 0; i < 100; ++i) {
+    PutValue(a.store.get(), "g" + std::to_string(i), std::string(8000, 'g'));
+  }
+  ASSERT_GT(a.store->GetStats().spill_dropped, 0u);
+  ReadResult r = GetValue(a.store.get(), "x");
+  EXPECT_EQ(r.outcome, Outcome::kOk) << "the session lives on in Redis";
+  EXPECT_EQ(r.data, std::string(8000, '2'));
+  a.disk->set_write_fault(FaultInjectionDiskTier::WriteFault::kNone);
+}
+
 TEST_F(BackedStoreTest, NewSessionsStartDuringARedisOutage) {
   Node a = MakeNode();
   redis_.Kill();
@@ -255,15 +356,26 @@ TEST_F(BackedStoreTest, QueueOverBoundKeepsValuesOnlyInTheJournal) {
   }
 }
 
-TEST_F(BackedStoreTest, WithoutAJournalChangesPastTheBoundAreDroppedAndCounted) {
+TEST_F(BackedStoreTest, WithoutAJournalPutsPastTheBoundAreRefusedAndRemovesStillTaken) {
   Node a = MakeNode("", 4 << 20, /*max_pending_bytes=*/16 << 10);
   CreateSessions(&a, 50);
   redis_.Pause();
-  for (int i = 0; i < 50; ++i)
-    PutValue(a.store.get(), "s" + std::to_string(i), std::string(2000, 'x'));
-  EXPECT_GT(a.queue->GetStats().dropped, 0u);
-  EXPECT_LE(a.queue->GetStats().pending_bytes, 16u << 10);
+  int refused = 0;
+  for (int i = 1; i < 50; ++i) {
+    WriteResult w;
+    if (!a.store->Put("s" + std::to_string(i), std::string(2000, 'x'), 20, 0, false, &w).ok()) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0) << "refused, not acknowledged and dropped";
+  EXPECT_LE(a.queue->GetStats().pending_bytes, (16u << 10) + 2100);
+  WriteResult w;
+  ASSERT_TRUE(a.store->Remove("s0", 0, &w).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "s0").outcome, Outcome::kNotFound);
   redis_.Resume();
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(ReadElsewhere("s0").outcome, Outcome::kNotFound) << "the removal reached Redis";
+  EXPECT_EQ(a.queue->GetStats().dropped, 0u);
 }
 
 // Writers own their ids and check read-your-writes after every change while a filler evicts
