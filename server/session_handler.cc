@@ -58,6 +58,7 @@ const std::pair<const char*, uint64_t WriteBehindStats::*> kQueueCounters[] = {
     {"wb_retries", &WriteBehindStats::retries},
     {"wb_overflowed", &WriteBehindStats::overflowed},
     {"wb_dropped", &WriteBehindStats::dropped},
+    {"wb_rejected", &WriteBehindStats::rejected},
     {"wb_recovered", &WriteBehindStats::recovered},
     {"wb_journal_errors", &WriteBehindStats::journal_errors},
     {"wb_queue_depth", &WriteBehindStats::pending},

@@ -53,7 +53,9 @@ struct BackingOp {
 };
 
 // What the script did with one op.
-enum class BackingOutcome { kApplied, kStale /* a newer version is stored */, kIgnored };
+// kRejected: Redis can never take this op (the key holds another type or a value the script
+// cannot read); retrying is pointless, and the other ops of the batch are unaffected.
+enum class BackingOutcome { kApplied, kStale /* a newer version is stored */, kIgnored, kRejected };
 
 struct BackingStoreStats {
   uint64_t ops_applied = 0;

@@ -178,6 +178,14 @@ class RedisBackingStore : public BackingStore {
     return Status::OK();
   }
 
+  // An error reply that retrying cannot cure: the key holds another type, or our script failed on
+  // what the key holds (a foreign or damaged value). Others (BUSY, LOADING, OOM, READONLY, ...)
+  // pass, and fail the whole round trip so it is retried.
+  static bool PermanentError(const std::string& text) {
+    return text.rfind("WRONGTYPE", 0) == 0 || text.find("user_script") != std::string::npos ||
+           text.find("Error running script") != std::string::npos;
+  }
+
   static std::string ReplyText(const redisReply& r) {
     return r.str != nullptr ? std::string(r.str, r.len) : "reply type " + std::to_string(r.type);
   }
@@ -260,6 +268,13 @@ Status RedisBackingStore::Apply(const std::vector<BackingOp>& ops,
         const std::string text = ReplyText(r);
         if (text.rfind("NOSCRIPT", 0) == 0) {
           noscript = true;
+          continue;
+        }
+        if (PermanentError(text)) {  // this key can never take the write; the others can
+          LOG_EVERY_N(ERROR, 100) << "Redis refuses the write of session " << ops[i].item.id
+                                  << " for good: " << text;
+          errors_.fetch_add(1, std::memory_order_relaxed);
+          (*outcomes)[i] = BackingOutcome::kRejected;
           continue;
         }
         return Failed(Status::Unavailable("Redis error reply: " + text));

@@ -237,7 +237,11 @@ void WriteBehind::Finish(const Batch& batch, const std::vector<BackingOutcome>& 
     Pending& p = it->second;
     p.in_flight = false;
     if (!written) continue;
-    ++stats_.flushed;
+    if (outcomes[i] == BackingOutcome::kRejected) {
+      ++stats_.rejected;  // can never be written: let it go (logged by the store)
+    } else {
+      ++stats_.flushed;
+    }
     if (outcomes[i] == BackingOutcome::kStale) ++stats_.stale;
     if (p.seq != batch.seqs[i]) continue;  // a newer change was folded in while this was written
     for (uint64_t seq : p.journaled) erase->emplace_back(seq, it->first);

@@ -67,6 +67,7 @@ struct WriteBehindStats {
   uint64_t retries = 0;     // failed round trips (every op in them is retried)
   uint64_t overflowed = 0;  // puts whose value was left in the journal (queue over its bound)
   uint64_t dropped = 0;     // changes lost: their journal entry could not be read back
+  uint64_t rejected = 0;    // changes Redis can never take (a foreign value under the key)
   uint64_t recovered = 0;   // changes replayed from the journal at start
   uint64_t journal_errors = 0;
   uint64_t pending = 0;  // queue depth now

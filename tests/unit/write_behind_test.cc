@@ -135,5 +135,15 @@ TEST_F(WriteBehindTest, StatsReportDepthAndAge) {
   EXPECT_GT(s.pending_bytes, 0u);
 }
 
+TEST_F(WriteBehindTest, AKeyRedisCanNeverWriteDoesNotBlockTheOthers) {
+  redis_.Command("SET ss:v1:foreign not-a-hash");  // another application's key, say
+  queue_->Enqueue(Op(BackingOp::Kind::kPut, "foreign", 1, "x"));
+  queue_->Enqueue(Op(BackingOp::Kind::kPut, "fine", 1, "cart"));
+  ASSERT_TRUE(queue_->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(Data("fine"), "cart");
+  EXPECT_EQ(queue_->GetStats().rejected, 1u);
+  EXPECT_EQ(redis_.Command("GET ss:v1:foreign"), "not-a-hash") << "left alone";
+}
+
 }  // namespace
 }  // namespace sessionserver
