@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "session_client/attributes.h"
 #include "session_client/base64url.h"
 #include "session_client/session_id.h"
 
@@ -40,6 +41,22 @@ TEST(Base64UrlTest, RoundTripsAndRejectsNonCanonicalText) {
   EXPECT_FALSE(Base64UrlDecode("A", &out));
   EXPECT_FALSE(Base64UrlDecode("AB", &out)) << "trailing bits must be zero";
   EXPECT_TRUE(Base64UrlDecode("AA", &out));
+}
+
+TEST(AttributesTest, RoundTripAndStrictDecoding) {
+  Attributes attrs{{"user", "ada"}, {"cart", std::string(300, 'x')}, {"", ""}, {"bin", "\0\xff"}};
+  Attributes back;
+  ASSERT_TRUE(DecodeAttributes(EncodeAttributes(attrs), &back));
+  EXPECT_EQ(back, attrs);
+  EXPECT_EQ(EncodeAttributes({}), "");
+  ASSERT_TRUE(DecodeAttributes("", &back));
+  EXPECT_TRUE(back.empty());
+  const std::string good = EncodeAttributes({{"a", "b"}});
+  for (size_t n = 2; n < good.size(); ++n) {  // "\x01" alone is a valid empty set
+    EXPECT_FALSE(DecodeAttributes(good.substr(0, n), &back)) << "truncated to " << n;
+  }
+  EXPECT_FALSE(DecodeAttributes("\x02", &back)) << "unknown format";
+  EXPECT_FALSE(DecodeAttributes(good + good.substr(1), &back)) << "duplicate name";
 }
 
 class CookieTest : public ::testing::Test {

@@ -1,0 +1,515 @@
+// The SessionClient behind SessionClient::Create (contract in include/session_client/client.h).
+#include "session_client/client.h"
+
+#include <thrift/TApplicationException.h>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSocket.h>
+#include <thrift/transport/TTransportException.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "SessionService.h"
+#include "session_client/attributes.h"
+#include "session_client/session_id.h"
+#include "util/clock.h"
+#include "util/mutex.h"
+
+namespace sessionserver::client {
+
+std::optional<std::string> Session::Get(std::string_view name) const {
+  auto it = attrs_.find(name);
+  if (it == attrs_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Session::Set(std::string name, std::string value) {
+  attrs_[std::move(name)] = std::move(value);
+  dirty_ = true;
+}
+
+void Session::Erase(std::string_view name) {
+  auto it = attrs_.find(name);
+  if (it == attrs_.end()) return;
+  attrs_.erase(it);
+  dirty_ = true;
+}
+
+void Session::SetRaw(std::string bytes) {
+  raw_ = std::move(bytes);
+  raw_set_ = true;
+  dirty_ = true;
+}
+
+Status ParseServerList(std::string_view text, std::vector<ServerAddress>* out) {
+  out->clear();
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    const size_t colon = item.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return Status::InvalidArgument("server \"" + std::string(item) + "\" is not host:port");
+    }
+    int port = 0;
+    for (char c : item.substr(colon + 1)) {
+      if (c < '0' || c > '9' || port > 65535) {
+        return Status::InvalidArgument("bad port in \"" + std::string(item) + "\"");
+      }
+      port = port * 10 + (c - '0');
+    }
+    if (port <= 0 || port > 65535) {
+      return Status::InvalidArgument("bad port in \"" + std::string(item) + "\"");
+    }
+    out->push_back(ServerAddress{std::string(item.substr(0, colon)), port});
+  }
+  if (out->empty()) return Status::InvalidArgument("no servers");
+  return Status::OK();
+}
+
+namespace {
+
+using apache::thrift::TException;
+using apache::thrift::protocol::TBinaryProtocol;
+using apache::thrift::transport::TFramedTransport;
+using apache::thrift::transport::TSocket;
+using apache::thrift::transport::TTransport;
+using Rpc = thrift::SessionServiceClient;
+
+// A stable 64-bit hash (every web app instance must rank servers alike): FNV-1a, then a
+// splitmix64 finaliser so that similar inputs spread.
+uint64_t Score(std::string_view server, std::string_view session) {
+  uint64_t h = 1469598103934665603ull;
+  for (std::string_view part : {server, std::string_view("\0", 1), session}) {
+    for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+struct Connection {
+  std::shared_ptr<TTransport> transport;
+  std::unique_ptr<Rpc> rpc;
+  ~Connection() {
+    try {
+      transport->close();
+    } catch (...) {
+    }
+  }
+};
+
+// One member of the view: its idle connections and its circuit breaker.
+class Server {
+ public:
+  Server(ServerAddress address, const ClientOptions& options)
+      : address_(std::move(address)), id_(address_.id()), options_(options) {}
+
+  const std::string& id() const { return id_; }
+
+  // Whether to send it a request now: breaker closed, or open long enough for one probe.
+  bool Available(int64_t now_us) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (failures_ < options_.breaker_failures) return true;
+    if (now_us < open_until_us_) return false;
+    open_until_us_ = now_us + options_.breaker_open_ms * 1000;  // one probe per interval
+    return true;
+  }
+  void Succeeded() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    failures_ = 0;
+  }
+  void Failed(int64_t now_us) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (++failures_ >= options_.breaker_failures) {
+      open_until_us_ = now_us + options_.breaker_open_ms * 1000;
+    }
+  }
+
+  // An idle connection, or null (then the caller opens one).
+  std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (idle_.empty()) return nullptr;
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    return c;
+  }
+  void ReturnIdle(std::unique_ptr<Connection> c) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (idle_.size() < options_.max_idle_connections_per_server) idle_.push_back(std::move(c));
+  }
+  void DropIdle() EXCLUDES(mu_) {  // after a failure the others are likely broken too
+    std::vector<std::unique_ptr<Connection>> dropped;
+    MutexLock l(&mu_);
+    dropped.swap(idle_);
+  }
+
+  // Opens a new connection (throws TException on failure).
+  std::unique_ptr<Connection> Open() const {
+    auto socket = std::make_shared<TSocket>(address_.host, address_.port);
+    socket->setConnTimeout(static_cast<int>(options_.connect_timeout_ms));
+    socket->setRecvTimeout(static_cast<int>(options_.call_timeout_ms));
+    socket->setSendTimeout(static_cast<int>(options_.call_timeout_ms));
+    auto c = std::make_unique<Connection>();
+    c->transport = std::make_shared<TFramedTransport>(socket);
+    c->rpc = std::make_unique<Rpc>(std::make_shared<TBinaryProtocol>(c->transport));
+    c->transport->open();
+    return c;
+  }
+
+ private:
+  const ServerAddress address_;
+  const std::string id_;
+  const ClientOptions& options_;
+  Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
+  int failures_ GUARDED_BY(mu_) = 0;
+  int64_t open_until_us_ GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+class ClientImpl : public SessionClient {
+ public:
+  explicit ClientImpl(ClientOptions options)
+      : options_(std::move(options)), sealer_(options_.keys) {
+    for (const ServerAddress& a : options_.servers) {
+      servers_.push_back(std::make_unique<Server>(a, options_));
+    }
+  }
+
+  Status Load(std::string_view cookie_value, bool exclusive,
+              std::unique_ptr<Session>* out) override {
+    ++loads_;
+    std::string sid;
+    Server* owner = nullptr;
+    if (!cookie_value.empty()) {
+      CookieContents c;
+      if (!sealer_.Open(cookie_value, &c).ok() || !IsWellFormedSessionId(c.session_id)) {
+        ++cookies_rejected_;  // no affinity, and (strict) the id is not adopted
+      } else {
+        sid = c.session_id;
+        owner = Find(c.server_id);
+        if (owner == nullptr && !c.server_id.empty()) ++cookies_foreign_server_;
+      }
+    }
+    if (!sid.empty()) {
+      auto session = std::make_unique<Session>();
+      session->id_ = sid;
+      bool found = false;
+      Status s = WithFailover(sid, owner, [&](Server* server) {
+        return Fetch(server, exclusive, session.get(), &found);
+      });
+      if (!s.ok()) return s;
+      if (found) {
+        if (owner != nullptr && session->server_id_ != owner->id()) ++failovers_;
+        *out = std::move(session);
+        return Status::OK();
+      }
+    }
+    return Start(exclusive, out);  // no session, or it is gone: a fresh one under a fresh id
+  }
+
+  Status Commit(Session* session, std::string* cookie_value) override {
+    if (session->finished_) return Status::InvalidArgument("session already committed");
+    if (!session->exclusive() && session->dirty_) {
+      return Status::InvalidArgument("a session loaded read-only cannot be saved");
+    }
+    if (session->exclusive()) {
+      Server* server = Find(session->server_id_);
+      thrift::Status::type answer = thrift::Status::OK;
+      Status s;
+      if (session->dirty_ || session->is_new_) {
+        const std::string data = Data(*session);
+        s = Call(server, [&](Rpc* rpc) {
+          answer = rpc->put(session->id_, data, options_.session_timeout_minutes,
+                            session->lock_cookie_, false);
+        });
+      } else {
+        s = Call(server, [&](Rpc* rpc) {
+          answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
+        });
+      }
+      if (!s.ok()) return s;
+      if (answer == thrift::Status::NOT_FOUND) {
+        return Status::Unavailable("the session was removed meanwhile (signed out); not saved");
+      }
+      if (answer == thrift::Status::LOCKED) {
+        return Status::Unavailable("this request's lock was taken over; not saved");
+      }
+      session->lock_cookie_ = 0;
+      ++commits_;
+    }
+    session->finished_ = true;
+    *cookie_value = sealer_.Seal({session->id_, session->server_id_});
+    return Status::OK();
+  }
+
+  Status Abandon(Session* session) override {
+    session->finished_ = true;
+    if (!session->exclusive()) return Status::OK();
+    thrift::Status::type answer;
+    Status s = Call(Find(session->server_id_), [&](Rpc* rpc) {
+      answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
+    });
+    session->lock_cookie_ = 0;
+    return s;
+  }
+
+  Status Regenerate(Session* session) override {
+    if (session->finished_) return Status::InvalidArgument("session already committed");
+    const std::string old_id = session->id_;
+    const std::string old_server = session->server_id_;
+    const int64_t old_cookie = session->lock_cookie_;
+    const std::string fresh = NewSessionId();
+    const std::string data = Data(*session);
+    Status s = WithFailover(fresh, nullptr, [&](Server* server) {
+      thrift::Status::type answer = thrift::Status::OK;
+      Status c = Call(server, [&](Rpc* rpc) {
+        answer = rpc->put(fresh, data, options_.session_timeout_minutes, 0, false);
+      });
+      if (c.ok() && old_cookie != 0) {
+        thrift::GetResult r;
+        c = Call(server, [&](Rpc* rpc) { rpc->getExclusive(r, fresh); });
+        if (c.ok() && r.status != thrift::Status::OK) {
+          c = Status::Unavailable("could not lock the regenerated session");
+        }
+        if (c.ok()) session->lock_cookie_ = r.lockCookie;
+      }
+      if (c.ok()) session->server_id_ = server->id();
+      return c;
+    });
+    if (!s.ok()) return s;
+    session->id_ = fresh;
+    // The old id goes everywhere (its server, or any: they read through Redis). Best effort: if
+    // it fails, the old session just expires; it is no longer in any cookie we issue.
+    Remove(old_id, old_cookie, Find(old_server));
+    return Status::OK();
+  }
+
+  Status Destroy(Session* session, std::string* cookie_value) override {
+    session->finished_ = true;
+    Status s = Remove(session->id_, session->lock_cookie_, Find(session->server_id_));
+    session->lock_cookie_ = 0;
+    cookie_value->clear();
+    return s;
+  }
+
+  std::string SetCookieHeader(std::string_view cookie_value) const override {
+    std::string h = options_.cookie_name + "=" + std::string(cookie_value);
+    h += "; Path=" + options_.cookie_path + "; HttpOnly; SameSite=" + options_.cookie_same_site;
+    if (options_.cookie_secure) h += "; Secure";
+    if (cookie_value.empty()) h += "; Max-Age=0";
+    return h;
+  }
+
+  std::string CookieFromHeader(std::string_view header) const override {
+    while (!header.empty()) {
+      const size_t semi = header.find(';');
+      std::string_view pair = header.substr(0, semi);
+      header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      const size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == options_.cookie_name) {
+        return std::string(pair.substr(eq + 1));
+      }
+    }
+    return {};
+  }
+
+  ClientStats GetStats() const override {
+    ClientStats s;
+    s.loads = loads_;
+    s.commits = commits_;
+    s.new_sessions = new_sessions_;
+    s.cookies_rejected = cookies_rejected_;
+    s.cookies_foreign_server = cookies_foreign_server_;
+    s.failovers = failovers_;
+    s.lock_waits = lock_waits_;
+    s.locks_forced = locks_forced_;
+    s.rpc_errors = rpc_errors_;
+    MutexLock l(&stats_mu_);
+    s.connections_opened = connections_opened_;
+    return s;
+  }
+
+ private:
+  Server* Find(std::string_view id) const {
+    for (const auto& s : servers_) {
+      if (s->id() == id) return s.get();
+    }
+    return nullptr;
+  }
+
+  // The servers to try for `sid`: the owner first (if its breaker allows), then the others by
+  // rendezvous rank. If every breaker is open, all of them in rank order (better than failing).
+  std::vector<Server*> Candidates(std::string_view sid, Server* owner) {
+    std::vector<Server*> ranked;
+    for (const auto& s : servers_) ranked.push_back(s.get());
+    std::sort(ranked.begin(), ranked.end(),
+              [&](Server* a, Server* b) { return Score(a->id(), sid) > Score(b->id(), sid); });
+    std::vector<Server*> out;
+    const int64_t now = MonotonicMicros();
+    if (owner != nullptr && owner->Available(now)) out.push_back(owner);
+    for (Server* s : ranked) {
+      if (s != owner && s->Available(now)) out.push_back(s);
+    }
+    if (out.empty()) out = ranked;
+    return out;
+  }
+
+  // Runs `attempt` on each candidate until one does not fail with Unavailable (a server that
+  // could not answer); returns the last answer.
+  template <typename Attempt>
+  Status WithFailover(std::string_view sid, Server* owner, Attempt attempt) {
+    Status s = Status::Unavailable("no server of the view could answer");
+    for (Server* server : Candidates(sid, owner)) {
+      s = attempt(server);
+      if (s.ok() || s.code() != Status::Code::kUnavailable) return s;
+    }
+    return s;
+  }
+
+  // One RPC on `server` with a pooled connection. A transport failure discards the connection,
+  // counts against the breaker and returns Unavailable; InvalidRequest returns InvalidArgument.
+  template <typename Fn>
+  Status Call(Server* server, Fn fn) {
+    if (server == nullptr) return Status::Unavailable("server not in the membership view");
+    try {
+      std::unique_ptr<Connection> c = server->TakeIdle();
+      if (c == nullptr) {
+        c = server->Open();
+        MutexLock l(&stats_mu_);
+        ++connections_opened_[server->id()];
+      }
+      fn(c->rpc.get());
+      server->ReturnIdle(std::move(c));
+      server->Succeeded();
+      return Status::OK();
+    } catch (const thrift::InvalidRequest& e) {
+      return Status::InvalidArgument(e.message);
+    } catch (const TException& e) {
+      ++rpc_errors_;
+      server->Failed(MonotonicMicros());
+      server->DropIdle();
+      return Status::Unavailable(server->id() + ": " + e.what());
+    } catch (const std::exception& e) {
+      ++rpc_errors_;
+      server->Failed(MonotonicMicros());
+      return Status::Unavailable(server->id() + ": " + e.what());
+    }
+  }
+
+  // get/getExclusive on `server`, waiting out other requests' locks. *found = false if the
+  // session is gone.
+  Status Fetch(Server* server, bool exclusive, Session* session, bool* found) {
+    const int64_t deadline = MonotonicMicros() + options_.lock_wait_ms * 1000;
+    while (true) {
+      thrift::GetResult r;
+      Status s = Call(server, [&](Rpc* rpc) {
+        if (exclusive) {
+          rpc->getExclusive(r, session->id_);
+        } else {
+          rpc->get(r, session->id_);
+        }
+      });
+      if (!s.ok()) return s;
+      if (r.status == thrift::Status::NOT_FOUND) {
+        *found = false;
+        return Status::OK();
+      }
+      if (r.status == thrift::Status::OK) {
+        *found = true;
+        session->server_id_ = server->id();
+        session->lock_cookie_ = exclusive ? r.lockCookie : 0;
+        session->is_new_ = r.initializeItem;
+        session->raw_ = r.data;
+        Attributes attrs;
+        if (DecodeAttributes(r.data, &attrs)) session->attrs_ = std::move(attrs);
+        return Status::OK();
+      }
+      // LOCKED by another request.
+      if (r.lockAgeMs > options_.request_timeout_ms) {  // its request is long gone
+        thrift::Status::type ignored;
+        Call(server,
+             [&](Rpc* rpc) { ignored = rpc->releaseExclusive(session->id_, r.lockCookie); });
+        ++locks_forced_;
+        continue;
+      }
+      if (MonotonicMicros() >= deadline) {
+        return Status::Unavailable("the session stayed locked by another request for " +
+                                   std::to_string(options_.lock_wait_ms) + " ms");
+      }
+      ++lock_waits_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.lock_poll_ms));
+    }
+  }
+
+  // A new session: created uninitialized (so that concurrent first requests serialise on it),
+  // then loaded (exclusively if asked).
+  Status Start(bool exclusive, std::unique_ptr<Session>* out) {
+    auto session = std::make_unique<Session>();
+    session->id_ = NewSessionId();
+    bool found = false;
+    Status s = WithFailover(session->id_, nullptr, [&](Server* server) {
+      thrift::Status::type answer = thrift::Status::OK;
+      Status c = Call(server, [&](Rpc* rpc) {
+        answer = rpc->put(session->id_, "", options_.session_timeout_minutes, 0, true);
+      });
+      if (!c.ok()) return c;
+      return Fetch(server, exclusive, session.get(), &found);
+    });
+    if (!s.ok()) return s;
+    if (!found) return Status::Unavailable("a new session vanished at once (server restarted?)");
+    session->is_new_ = true;
+    ++new_sessions_;
+    *out = std::move(session);
+    return Status::OK();
+  }
+
+  Status Remove(const std::string& sid, int64_t lock_cookie, Server* owner) {
+    return WithFailover(sid, owner, [&](Server* server) {
+      thrift::Status::type answer = thrift::Status::OK;
+      // On another server the lock (held on the owner) does not exist: no cookie needed there.
+      const int64_t cookie = server == owner ? lock_cookie : 0;
+      Status s = Call(server, [&](Rpc* rpc) { answer = rpc->remove(sid, cookie); });
+      if (s.ok() && answer == thrift::Status::LOCKED) {
+        return Status::Unavailable("the session is locked by another request");
+      }
+      return s;
+    });
+  }
+
+  std::string Data(const Session& s) const {
+    return s.raw_set_ ? s.raw_ : EncodeAttributes(s.attrs_);
+  }
+
+  const ClientOptions options_;
+  const CookieSealer sealer_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  std::atomic<uint64_t> loads_{0}, commits_{0}, new_sessions_{0}, cookies_rejected_{0},
+      cookies_foreign_server_{0}, failovers_{0}, lock_waits_{0}, locks_forced_{0}, rpc_errors_{0};
+  mutable Mutex stats_mu_;
+  std::map<std::string, uint64_t> connections_opened_ GUARDED_BY(stats_mu_);
+};
+
+std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Status* status) {
+  *status = Status::OK();
+  if (options.servers.empty()) *status = Status::InvalidArgument("no servers in the view");
+  if (options.session_timeout_minutes < 1 || options.session_timeout_minutes > 525600) {
+    *status = Status::InvalidArgument("session timeout must be 1..525600 minutes");
+  }
+  if (options.call_timeout_ms <= 0 || options.connect_timeout_ms <= 0 ||
+      options.lock_poll_ms <= 0 || options.lock_wait_ms < 0) {
+    *status = Status::InvalidArgument("timeouts must be positive");
+  }
+  if (!status->ok()) return nullptr;
+  return std::make_unique<ClientImpl>(std::move(options));
+}
+
+}  // namespace sessionserver::client

@@ -1,0 +1,160 @@
+// SessionClient: what a web application links to keep its sessions in a SessionServer fleet.
+// Shaped around one web request:
+//
+//   std::unique_ptr<Session> s;
+//   Status st = client.Load(cookie_from_request, /*exclusive=*/writes, &s);  // may start a new one
+//   s->Set("cart", "...");                                   // or s->raw() for own serialisation
+//   std::string cookie;
+//   st = client.Commit(s.get(), &cookie);                    // put + release; or Abandon
+//   response.add_header("Set-Cookie", client.SetCookieHeader(cookie));
+//
+// Routing: the cookie (sealed, cookie.h) names the server that owns the session; requests go
+// there. When it is down, times out or its circuit breaker is open, the client picks another
+// server by rendezvous hashing on the session id; that server restores the session from Redis,
+// and the cookie returned by Commit names the new owner. New sessions are placed by rendezvous
+// hashing over the healthy servers. The client only ever connects to servers of its membership
+// view: a cookie naming anything else means "no affinity".
+//
+// Locking follows ../shared/SESSION-PROTOCOL.md: an exclusive load that finds the session locked
+// polls until `lock_wait_ms` passes, force-releasing a lock older than `request_timeout_ms`.
+// A new session is created uninitialized and then loaded exclusively, so concurrent first
+// requests of one session are serialised.
+//
+// Errors come back as Status values (never exceptions, never a hang: every call has a deadline):
+// Unavailable (no server could answer; retry the request), InvalidArgument (bad input, e.g. an
+// oversize value), Internal.
+//
+// Thread-safe: one SessionClient serves all request threads. A Session belongs to one request.
+#ifndef SESSIONSERVER_SESSION_CLIENT_CLIENT_H_
+#define SESSIONSERVER_SESSION_CLIENT_CLIENT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "session_client/cookie.h"
+#include "util/status.h"
+
+namespace sessionserver::client {
+
+struct ServerAddress {
+  std::string host;  // e.g. "127.0.0.1"
+  int port = 0;
+  std::string id() const { return host + ":" + std::to_string(port); }
+};
+
+// Parses "host:port,host:port" (InvalidArgument on anything else).
+Status ParseServerList(std::string_view text, std::vector<ServerAddress>* out);
+
+struct ClientOptions {
+  std::vector<ServerAddress> servers;  // the membership view (static for now)
+  CookieKeySet keys;                   // shared by every instance of the web app
+
+  int32_t session_timeout_minutes = 20;
+  int64_t connect_timeout_ms = 200;
+  int64_t call_timeout_ms = 1000;  // per RPC (send and receive)
+  // An exclusive load waits this long at most for another request's lock, polling.
+  int64_t lock_wait_ms = 5000;
+  int64_t lock_poll_ms = 20;
+  // A lock held longer than this belongs to a request that is gone: force-release it
+  // (ASP.NET's executionTimeout). Default 110 s.
+  int64_t request_timeout_ms = 110'000;
+  size_t max_idle_connections_per_server = 8;
+  // Circuit breaker: after this many consecutive failures a server is skipped for breaker_open_ms,
+  // then one request probes it.
+  int breaker_failures = 3;
+  int64_t breaker_open_ms = 2000;
+
+  // Set-Cookie attributes.
+  std::string cookie_name = "ss_session";
+  std::string cookie_path = "/";
+  bool cookie_secure = true;  // false only for plain-HTTP local runs
+  std::string cookie_same_site = "Lax";
+};
+
+class Session {
+ public:
+  const std::string& id() const { return id_; }
+  bool is_new() const { return is_new_; }
+  bool exclusive() const { return lock_cookie_ != 0; }
+  // The server that served this request (the cookie names it after Commit).
+  const std::string& server_id() const { return server_id_; }
+
+  // Named attributes (encoding: docs/SESSION_ENCODING.md).
+  std::optional<std::string> Get(std::string_view name) const;
+  void Set(std::string name, std::string value);
+  void Erase(std::string_view name);
+  const std::map<std::string, std::string, std::less<>>& attributes() const { return attrs_; }
+
+  // The stored bytes, for apps that bring their own serialisation. Setting it replaces the
+  // attributes on Commit.
+  const std::string& raw() const { return raw_; }
+  void SetRaw(std::string bytes);
+
+ private:
+  friend class SessionClient;
+  friend class ClientImpl;
+  std::string id_;
+  std::string server_id_;
+  int64_t lock_cookie_ = 0;  // non-zero while this request holds the lock
+  bool is_new_ = false;
+  bool raw_set_ = false;
+  bool dirty_ = false;
+  bool finished_ = false;
+  std::string raw_;
+  std::map<std::string, std::string, std::less<>> attrs_;
+};
+
+struct ClientStats {
+  uint64_t loads = 0, commits = 0, new_sessions = 0;
+  uint64_t cookies_rejected = 0;        // did not open (tampered, retired key, ...)
+  uint64_t cookies_foreign_server = 0;  // opened but named a server outside the view
+  uint64_t failovers = 0;               // requests served by a server other than the cookie's
+  uint64_t lock_waits = 0, locks_forced = 0;
+  uint64_t rpc_errors = 0;
+  std::map<std::string, uint64_t> connections_opened;  // by server id
+};
+
+class SessionClient {
+ public:
+  // InvalidArgument if the options are unusable (no servers, bad timeouts).
+  static std::unique_ptr<SessionClient> Create(ClientOptions options, Status* status);
+  virtual ~SessionClient() = default;
+
+  // Loads the session the cookie value names, or starts a new one (no cookie, a cookie that does
+  // not open, or a session that is gone). With `exclusive`, takes the session's lock.
+  virtual Status Load(std::string_view cookie_value, bool exclusive,
+                      std::unique_ptr<Session>* out) = 0;
+
+  // Saves the session if it changed (and releases the lock if held) and returns the cookie value
+  // to send back. NotFound-like failures (the session was removed meanwhile: sign-out wins) come
+  // back as Unavailable with a message; the session stays gone.
+  virtual Status Commit(Session* session, std::string* cookie_value) = 0;
+
+  // Releases the lock without saving. The cookie is unchanged.
+  virtual Status Abandon(Session* session) = 0;
+
+  // Moves the data to a fresh id (on sign-in) and removes the old id everywhere. The session
+  // stays loaded (and locked if it was) under the new id.
+  virtual Status Regenerate(Session* session) = 0;
+
+  // Removes the session (sign-out). A save of the same session still in flight cannot bring it
+  // back. Returns the cookie value that clears it.
+  virtual Status Destroy(Session* session, std::string* cookie_value) = 0;
+
+  // "Set-Cookie: ..." header value for `cookie_value` (empty: expire the cookie).
+  virtual std::string SetCookieHeader(std::string_view cookie_value) const = 0;
+
+  // The cookie value out of a Cookie request header, or empty.
+  virtual std::string CookieFromHeader(std::string_view cookie_header) const = 0;
+
+  virtual ClientStats GetStats() const = 0;
+};
+
+}  // namespace sessionserver::client
+
+#endif  // SESSIONSERVER_SESSION_CLIENT_CLIENT_H_

@@ -1,0 +1,197 @@
+// session_client against a real fleet: two session_server processes over one real Redis.
+// Sessions across requests, failover after kill -9 of the owner, concurrent exclusive updates,
+// sign-out winning over a save in flight, and tampered cookies that never lead the client to a
+// server outside its view.
+#include "session_client/client.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "session_client/base64url.h"
+#include "tests/blackbox/server_process.h"
+#include "tests/temp_dir.h"
+#include "tests/unit/redis_server.h"
+
+namespace sessionserver::client {
+namespace {
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.Start());
+    for (int i = 0; i < 2; ++i) {
+      servers_.push_back(std::make_unique<ServerProcess>());
+      ASSERT_TRUE(servers_.back()->Start({"--redis=127.0.0.1:" + std::to_string(redis_.port()),
+                                          "--data_dir=" + dir_.path() + "/s" + std::to_string(i),
+                                          "--write_behind_delay_ms=10"}));
+    }
+    keys_ = CookieKeySet::Generate();
+  }
+
+  std::unique_ptr<SessionClient> NewClient(ClientOptions options = {}) {
+    for (const auto& s : servers_) options.servers.push_back({"127.0.0.1", s->port()});
+    options.keys = keys_;
+    options.call_timeout_ms = 2000;
+    Status st;
+    auto c = SessionClient::Create(options, &st);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return c;
+  }
+  ServerProcess* ServerById(const std::string& id) {
+    for (const auto& s : servers_) {
+      if ("127.0.0.1:" + std::to_string(s->port()) == id) return s.get();
+    }
+    return nullptr;
+  }
+  // Until `server` has written every change to Redis (bounded).
+  bool Drained(ServerProcess* server) {
+    for (int i = 0; i < 1000; ++i) {
+      TestClient c(server->port());
+      thrift::ServerInfo info;
+      c->info(info);
+      if (info.counters["wb_queue_depth"] == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  // One request that adds `item` to the cart attribute; returns the new cookie.
+  std::string AddItem(SessionClient* client, const std::string& cookie, const std::string& item) {
+    std::unique_ptr<Session> s;
+    Status st = client->Load(cookie, /*exclusive=*/true, &s);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (!st.ok()) return cookie;
+    s->Set("cart", s->Get("cart").value_or("") + item + ";");
+    std::string next;
+    st = client->Commit(s.get(), &next);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return next;
+  }
+  std::unique_ptr<Session> Read(SessionClient* client, const std::string& cookie) {
+    std::unique_ptr<Session> s;
+    Status st = client->Load(cookie, /*exclusive=*/false, &s);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return s;
+  }
+
+  RedisServer redis_;
+  TempDir dir_{"ss-client"};
+  std::vector<std::unique_ptr<ServerProcess>> servers_;
+  CookieKeySet keys_;
+};
+
+TEST_F(ClientTest, SessionCarriesAttributesAcrossRequestsAndInstances) {
+  auto app1 = NewClient();
+  auto app2 = NewClient();  // another web app instance with the same key set
+  std::string cookie = AddItem(app1.get(), "", "book");
+  cookie = AddItem(app2.get(), cookie, "pen");
+  auto s = Read(app1.get(), cookie);
+  ASSERT_NE(s, nullptr);
+  EXPECT_FALSE(s->is_new());
+  EXPECT_EQ(s->Get("cart").value_or(""), "book;pen;");
+  EXPECT_EQ(app1->GetStats().new_sessions, 1u);
+}
+
+TEST_F(ClientTest, KillNineOfTheOwnerFailsOverWithTheLatestCommittedData) {
+  auto app = NewClient();
+  std::string cookie = AddItem(app.get(), "", "a");
+  cookie = AddItem(app.get(), cookie, "b");
+  auto before = Read(app.get(), cookie);
+  ASSERT_NE(before, nullptr);
+  ServerProcess* owner = ServerById(before->server_id());
+  ASSERT_NE(owner, nullptr);
+  ASSERT_TRUE(Drained(owner)) << "committed changes reach Redis within the flush window";
+  owner->Stop(SIGKILL);
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &s).ok());
+  EXPECT_FALSE(s->is_new());
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;");
+  EXPECT_NE(s->server_id(), before->server_id());
+  s->Set("cart", "a;b;c;");
+  std::string moved;
+  ASSERT_TRUE(app->Commit(s.get(), &moved).ok());
+  EXPECT_EQ(app->GetStats().failovers, 1u);
+  auto after = Read(app.get(), moved);  // the cookie names the new owner: no failover now
+  EXPECT_EQ(after->server_id(), s->server_id());
+  EXPECT_EQ(after->Get("cart").value_or(""), "a;b;c;");
+  EXPECT_EQ(app->GetStats().failovers, 1u);
+}
+
+TEST_F(ClientTest, ConcurrentExclusiveUpdatesLoseNothing) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "start");
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { AddItem(app.get(), cookie, "t" + std::to_string(t)); });
+  }
+  for (auto& th : threads) th.join();
+  const std::string cart = Read(app.get(), cookie)->Get("cart").value_or("");
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_NE(cart.find("t" + std::to_string(t) + ";"), std::string::npos) << cart;
+  }
+  EXPECT_GT(app->GetStats().lock_waits, 0u) << "the requests really contended";
+}
+
+TEST_F(ClientTest, SignOutWinsOverASaveInFlight) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "secret");
+  std::unique_ptr<Session> slow;  // a request that loaded the session and saves late
+  ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &slow).ok());
+  slow->Set("cart", "secret;more;");
+  ClientOptions impatient;
+  impatient.request_timeout_ms = 0;  // treats the slow request's lock as abandoned
+  auto signout_app = NewClient(impatient);
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(signout_app->Load(cookie, /*exclusive=*/true, &s).ok());
+  EXPECT_EQ(signout_app->GetStats().locks_forced, 1u);
+  std::string cleared;
+  ASSERT_TRUE(signout_app->Destroy(s.get(), &cleared).ok());
+  EXPECT_TRUE(cleared.empty());
+  std::string ignored;
+  const Status late = app->Commit(slow.get(), &ignored);
+  EXPECT_FALSE(late.ok()) << "the save after sign-out must not bring the session back";
+  auto after = Read(app.get(), cookie);
+  EXPECT_TRUE(after->is_new()) << "the old session stays gone";
+  EXPECT_FALSE(after->Get("cart").has_value());
+}
+
+TEST_F(ClientTest, TamperedCookiesNeverLeadOutsideTheView) {
+  auto app = NewClient();
+  const std::string genuine = AddItem(app.get(), "", "x");
+  CookieSealer ours(keys_);
+  std::mt19937_64 rng(5);
+  std::vector<std::string> cookies;
+  for (int i = 0; i < 300; ++i) {
+    std::string raw;
+    ASSERT_TRUE(Base64UrlDecode(genuine.substr(3), &raw));
+    raw[rng() % raw.size()] ^= static_cast<char>(1u << (rng() % 8));
+    cookies.push_back("v1." + Base64UrlEncode(raw));
+  }
+  // Authentic cookies naming servers outside the view: still no connection there.
+  for (const char* foreign : {"10.0.0.1:7500", "127.0.0.2:7500", "evil.example.com:1", ""}) {
+    cookies.push_back(ours.Seal({"AAAAAAAAAAAAAAAAAAAAAA", foreign}));
+  }
+  cookies.push_back("127.0.0.1:1");
+  cookies.push_back(std::string(4096, 'A'));
+  for (const std::string& c : cookies) {
+    std::unique_ptr<Session> s;
+    ASSERT_TRUE(app->Load(c, false, &s).ok());
+    EXPECT_TRUE(s->is_new()) << c;
+  }
+  const ClientStats stats = app->GetStats();
+  EXPECT_EQ(stats.cookies_rejected, 302u);
+  EXPECT_EQ(stats.cookies_foreign_server, 3u);
+  for (const auto& [server, count] : stats.connections_opened) {
+    EXPECT_NE(ServerById(server), nullptr) << "connected to " << server << " (" << count << ")";
+  }
+}
+
+}  // namespace
+}  // namespace sessionserver::client
