@@ -76,8 +76,7 @@ class RedisServer {
     return out;
   }
 
- private:
-  bool Ping() { return Command("PING") == "PONG"; }
+  // A loopback port free right now (the kernel's pick; for harnesses that need fixed ports).
   static int FreePort() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -89,6 +88,9 @@ class RedisServer {
     close(fd);
     return ntohs(addr.sin_port);
   }
+
+ private:
+  bool Ping() { return Command("PING") == "PONG"; }
 
   pid_t pid_ = -1;
   int port_ = 0;
