@@ -8,9 +8,10 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libthrift-dev thrift-compiler libhiredis-dev librocksdb-dev libcuckoo-dev
   libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libevent-dev libssl-dev libboost-dev redis-server redis-tools
+  libevent-dev libssl-dev libboost-dev redis-server redis-tools libcpp-httplib-dev
   python3 python3-thrift
   clang libclang-rt-14-dev clang-format
+  chromium nodejs
 )
 
 missing=()
@@ -18,6 +19,9 @@ for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# npm (browser test, tests/e2e): NodeSource's nodejs bundles it and conflicts with Debian's npm
+# package, so ask for Debian's npm only when no npm is on the PATH.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages present"

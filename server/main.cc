@@ -18,6 +18,7 @@
 #include "storage/journal.h"
 #include "storage/limits.h"
 #include "storage/write_behind.h"
+#include "util/port_file.h"
 
 namespace sessionserver {
 namespace {
@@ -114,16 +115,6 @@ std::unique_ptr<DiskTier> OpenDisk(const ServerConfig& config, Clock* clock) {
   }
   LOG(INFO) << "disk tier at " << config.data_dir << ", " << config.disk_bytes << " bytes";
   return disk;
-}
-
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 int Run() {

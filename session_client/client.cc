@@ -2,7 +2,9 @@
 #include "session_client/client.h"
 
 #include <thrift/TApplicationException.h>
+#include <thrift/TConfiguration.h>
 #include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/protocol/TProtocolException.h>
 #include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TSocket.h>
 #include <thrift/transport/TTransportException.h>
@@ -50,6 +52,12 @@ Status ParseServerList(std::string_view text, std::vector<ServerAddress>* out) {
     const size_t comma = text.find(',');
     std::string_view item = text.substr(0, comma);
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.find_first_of("[]") != std::string_view::npos) {
+      return Status::InvalidArgument("IPv6 literals are not supported: \"" + std::string(item) +
+                                     "\"");
+    }
     const size_t colon = item.rfind(':');
     if (colon == std::string_view::npos || colon == 0) {
       return Status::InvalidArgument("server \"" + std::string(item) + "\" is not host:port");
@@ -78,6 +86,8 @@ using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransport;
 using Rpc = thrift::SessionServiceClient;
+
+constexpr int kMaxFrameBytes = 2 * (32 << 20) + (64 << 10);
 
 // A stable 64-bit hash (every web app instance must rank servers alike): FNV-1a, then a
 // splitmix64 finaliser so that similar inputs spread.
@@ -112,13 +122,19 @@ class Server {
 
   const std::string& id() const { return id_; }
 
-  // Whether to send it a request now: breaker closed, or open long enough for one probe.
-  bool Available(int64_t now_us) EXCLUDES(mu_) {
+  // Whether the breaker lets requests through now: closed, or open long enough for a probe.
+  // Read-only: ranking candidates must not use up the probe of a server no request is sent to.
+  bool Available(int64_t now_us) const EXCLUDES(mu_) {
     MutexLock l(&mu_);
-    if (failures_ < options_.breaker_failures) return true;
-    if (now_us < open_until_us_) return false;
-    open_until_us_ = now_us + options_.breaker_open_ms * 1000;  // one probe per interval
-    return true;
+    return failures_ < options_.breaker_failures || now_us >= open_until_us_;
+  }
+  // Called just before a request is sent: a half-open breaker lets this one probe through and
+  // stays open for everyone else until it answers.
+  void ClaimProbe(int64_t now_us) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (failures_ >= options_.breaker_failures && now_us >= open_until_us_) {
+      open_until_us_ = now_us + options_.breaker_open_ms * 1000;
+    }
   }
   void Succeeded() EXCLUDES(mu_) {
     MutexLock l(&mu_);
@@ -151,12 +167,15 @@ class Server {
 
   // Opens a new connection (throws TException on failure).
   std::unique_ptr<Connection> Open() const {
-    auto socket = std::make_shared<TSocket>(address_.host, address_.port);
+    // Sessions up to the server's ceiling (32 MiB) must fit a reply frame; Thrift's default
+    // (16 MB) would refuse them after they were saved.
+    auto config = std::make_shared<apache::thrift::TConfiguration>(kMaxFrameBytes, kMaxFrameBytes);
+    auto socket = std::make_shared<TSocket>(address_.host, address_.port, config);
     socket->setConnTimeout(static_cast<int>(options_.connect_timeout_ms));
     socket->setRecvTimeout(static_cast<int>(options_.call_timeout_ms));
     socket->setSendTimeout(static_cast<int>(options_.call_timeout_ms));
     auto c = std::make_unique<Connection>();
-    c->transport = std::make_shared<TFramedTransport>(socket);
+    c->transport = std::make_shared<TFramedTransport>(socket, config);
     c->rpc = std::make_unique<Rpc>(std::make_shared<TBinaryProtocol>(c->transport));
     c->transport->open();
     return c;
@@ -166,11 +185,26 @@ class Server {
   const ServerAddress address_;
   const std::string id_;
   const ClientOptions& options_;
-  Mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
   int failures_ GUARDED_BY(mu_) = 0;
   int64_t open_until_us_ GUARDED_BY(mu_) = 0;
 };
+
+}  // namespace
+
+namespace {
+
+// Internally, IOError means "this server could not be reached" (the only error that moves a
+// request to another server); it becomes Unavailable at the API.
+Status Public(const Status& s) {
+  return s.code() == Status::Code::kIOError ? Status::Unavailable(s.message()) : s;
+}
+
+bool CookieChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.';
+}
 
 }  // namespace
 
@@ -205,7 +239,7 @@ class ClientImpl : public SessionClient {
       Status s = WithFailover(sid, owner, [&](Server* server) {
         return Fetch(server, exclusive, session.get(), &found);
       });
-      if (!s.ok()) return s;
+      if (!s.ok()) return Public(s);
       if (found) {
         if (owner != nullptr && session->server_id_ != owner->id()) ++failovers_;
         *out = std::move(session);
@@ -235,13 +269,19 @@ class ClientImpl : public SessionClient {
           answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
         });
       }
-      if (!s.ok()) return s;
+      if (!s.ok()) {
+        // The server answered but refused (e.g. a value over its limit): do not leave the lock
+        // for the next request to wait out. (If it could not be reached, its lock dies with it.)
+        if (s.code() != Status::Code::kIOError) Release(session);
+        return Public(s);
+      }
       if (answer == thrift::Status::NOT_FOUND) {
         return Status::Unavailable("the session was removed meanwhile (signed out); not saved");
       }
       if (answer == thrift::Status::LOCKED) {
         return Status::Unavailable("this request's lock was taken over; not saved");
       }
+      if (answer != thrift::Status::OK) return Unknown(answer);
       session->lock_cookie_ = 0;
       ++commits_;
     }
@@ -252,74 +292,95 @@ class ClientImpl : public SessionClient {
 
   Status Abandon(Session* session) override {
     session->finished_ = true;
-    if (!session->exclusive()) return Status::OK();
-    thrift::Status::type answer;
-    Status s = Call(Find(session->server_id_), [&](Rpc* rpc) {
-      answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
-    });
-    session->lock_cookie_ = 0;
-    return s;
+    return Public(Release(session));
   }
 
   Status Regenerate(Session* session) override {
     if (session->finished_) return Status::InvalidArgument("session already committed");
+    if (!session->exclusive()) {
+      return Status::InvalidArgument("regenerate needs the session loaded exclusively");
+    }
     const std::string old_id = session->id_;
-    const std::string old_server = session->server_id_;
+    Server* const old_server = Find(session->server_id_);
     const int64_t old_cookie = session->lock_cookie_;
     const std::string fresh = NewSessionId();
     const std::string data = Data(*session);
+    Server* placed = nullptr;
+    int64_t fresh_cookie = 0;
     Status s = WithFailover(fresh, nullptr, [&](Server* server) {
       thrift::Status::type answer = thrift::Status::OK;
       Status c = Call(server, [&](Rpc* rpc) {
         answer = rpc->put(fresh, data, options_.session_timeout_minutes, 0, false);
       });
-      if (c.ok() && old_cookie != 0) {
-        thrift::GetResult r;
-        c = Call(server, [&](Rpc* rpc) { rpc->getExclusive(r, fresh); });
-        if (c.ok() && r.status != thrift::Status::OK) {
-          c = Status::Unavailable("could not lock the regenerated session");
-        }
-        if (c.ok()) session->lock_cookie_ = r.lockCookie;
+      if (c.ok() && answer != thrift::Status::OK) c = Unknown(answer);
+      thrift::GetResult r;
+      if (c.ok()) c = Call(server, [&](Rpc* rpc) { rpc->getExclusive(r, fresh); });
+      if (c.ok() && r.status != thrift::Status::OK) {
+        c = Status::Unavailable("could not lock the regenerated session");
       }
-      if (c.ok()) session->server_id_ = server->id();
+      if (c.ok()) {
+        placed = server;
+        fresh_cookie = r.lockCookie;
+      }
       return c;
     });
-    if (!s.ok()) return s;
+    if (!s.ok()) return Public(s);
+    // The old id must go with this request's lock: if it was removed (signed out) or its lock
+    // taken over meanwhile, the new copy must not outlive it.
+    s = Remove(old_id, old_cookie, old_server, /*gone_is_ok=*/false);
+    if (!s.ok()) {
+      RemoveQuietly(fresh, fresh_cookie, placed);
+      return Public(s);
+    }
     session->id_ = fresh;
-    // The old id goes everywhere (its server, or any: they read through Redis). Best effort: if
-    // it fails, the old session just expires; it is no longer in any cookie we issue.
-    Remove(old_id, old_cookie, Find(old_server));
+    session->server_id_ = placed->id();
+    session->lock_cookie_ = fresh_cookie;
+    session->is_new_ = true;
     return Status::OK();
   }
 
   Status Destroy(Session* session, std::string* cookie_value) override {
+    Status s = Remove(session->id_, session->lock_cookie_, Find(session->server_id_),
+                      /*gone_is_ok=*/true);
+    if (!s.ok()) return Public(s);
     session->finished_ = true;
-    Status s = Remove(session->id_, session->lock_cookie_, Find(session->server_id_));
     session->lock_cookie_ = 0;
     cookie_value->clear();
-    return s;
+    return Status::OK();
   }
 
   std::string SetCookieHeader(std::string_view cookie_value) const override {
-    std::string h = options_.cookie_name + "=" + std::string(cookie_value);
+    // Only values Commit produces pass (base64url and '.'); anything else clears the cookie, so
+    // no caller mistake can inject a header.
+    const bool valid = std::all_of(cookie_value.begin(), cookie_value.end(), CookieChar);
+    std::string h = options_.cookie_name + "=" + (valid ? std::string(cookie_value) : "");
     h += "; Path=" + options_.cookie_path + "; HttpOnly; SameSite=" + options_.cookie_same_site;
     if (options_.cookie_secure) h += "; Secure";
-    if (cookie_value.empty()) h += "; Max-Age=0";
+    if (cookie_value.empty() || !valid) h += "; Max-Age=0";
     return h;
   }
 
   std::string CookieFromHeader(std::string_view header) const override {
+    // Several cookies of our name can arrive (a stale one with another path, say): the first
+    // that opens wins.
+    std::string first;
     while (!header.empty()) {
       const size_t semi = header.find(';');
       std::string_view pair = header.substr(0, semi);
       header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
-      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+      while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t')) pair.remove_suffix(1);
       const size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == options_.cookie_name) {
-        return std::string(pair.substr(eq + 1));
+      if (eq == std::string_view::npos || pair.substr(0, eq) != options_.cookie_name) continue;
+      std::string_view value = pair.substr(eq + 1);
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
       }
+      CookieContents ignored;
+      if (sealer_.Open(value, &ignored).ok()) return std::string(value);
+      if (first.empty()) first = std::string(value);
     }
-    return {};
+    return first;
   }
 
   ClientStats GetStats() const override {
@@ -346,16 +407,22 @@ class ClientImpl : public SessionClient {
     return nullptr;
   }
 
-  // The servers to try for `sid`: the owner first (if its breaker allows), then the others by
-  // rendezvous rank. If every breaker is open, all of them in rank order (better than failing).
-  std::vector<Server*> Candidates(std::string_view sid, Server* owner) {
+  static Status Unknown(thrift::Status::type answer) {
+    return Status::Internal("the server answered an unknown status " +
+                            std::to_string(static_cast<int>(answer)));
+  }
+
+  // The servers to try for `sid`: the owner first, always (its breaker only orders the others;
+  // going elsewhere while the owner lives would serve a copy that lags it), then the others by
+  // rendezvous rank whose breakers allow it. If none does, all of them in rank order.
+  std::vector<Server*> Candidates(std::string_view sid, Server* owner) const {
     std::vector<Server*> ranked;
     for (const auto& s : servers_) ranked.push_back(s.get());
     std::sort(ranked.begin(), ranked.end(),
               [&](Server* a, Server* b) { return Score(a->id(), sid) > Score(b->id(), sid); });
     std::vector<Server*> out;
     const int64_t now = MonotonicMicros();
-    if (owner != nullptr && owner->Available(now)) out.push_back(owner);
+    if (owner != nullptr) out.push_back(owner);
     for (Server* s : ranked) {
       if (s != owner && s->Available(now)) out.push_back(s);
     }
@@ -363,25 +430,29 @@ class ClientImpl : public SessionClient {
     return out;
   }
 
-  // Runs `attempt` on each candidate until one does not fail with Unavailable (a server that
-  // could not answer); returns the last answer.
+  // Runs `attempt` on each candidate while the previous one could not be reached (IOError);
+  // any answer a server gives (including "locked") ends it.
   template <typename Attempt>
   Status WithFailover(std::string_view sid, Server* owner, Attempt attempt) {
-    Status s = Status::Unavailable("no server of the view could answer");
+    Status s = Status::IOError("no server of the view could be reached");
     for (Server* server : Candidates(sid, owner)) {
       s = attempt(server);
-      if (s.ok() || s.code() != Status::Code::kUnavailable) return s;
+      if (s.code() != Status::Code::kIOError) return s;
     }
     return s;
   }
 
-  // One RPC on `server` with a pooled connection. A transport failure discards the connection,
-  // counts against the breaker and returns Unavailable; InvalidRequest returns InvalidArgument.
+  // One RPC on `server` with a pooled connection. Could not reach it: IOError (counts against
+  // its breaker, drops its idle connections). It answered InvalidRequest: InvalidArgument. It
+  // failed the request (e.g. its Redis is unreadable): Unavailable. A reply that does not parse:
+  // Internal.
   template <typename Fn>
   Status Call(Server* server, Fn fn) {
-    if (server == nullptr) return Status::Unavailable("server not in the membership view");
+    if (server == nullptr) return Status::IOError("server not in the membership view");
+    server->ClaimProbe(MonotonicMicros());
+    std::unique_ptr<Connection> c;
     try {
-      std::unique_ptr<Connection> c = server->TakeIdle();
+      c = server->TakeIdle();
       if (c == nullptr) {
         c = server->Open();
         MutexLock l(&stats_mu_);
@@ -392,21 +463,28 @@ class ClientImpl : public SessionClient {
       server->Succeeded();
       return Status::OK();
     } catch (const thrift::InvalidRequest& e) {
+      server->ReturnIdle(std::move(c));  // a complete reply: the connection is fine
       return Status::InvalidArgument(e.message);
+    } catch (const apache::thrift::TApplicationException& e) {
+      server->ReturnIdle(std::move(c));
+      return Status::Unavailable(server->id() + ": " + e.what());
+    } catch (const apache::thrift::protocol::TProtocolException& e) {
+      ++rpc_errors_;
+      return Status::Internal(server->id() + ": " + e.what());
     } catch (const TException& e) {
       ++rpc_errors_;
       server->Failed(MonotonicMicros());
       server->DropIdle();
-      return Status::Unavailable(server->id() + ": " + e.what());
+      return Status::IOError(server->id() + ": " + e.what());
     } catch (const std::exception& e) {
       ++rpc_errors_;
       server->Failed(MonotonicMicros());
-      return Status::Unavailable(server->id() + ": " + e.what());
+      return Status::IOError(server->id() + ": " + e.what());
     }
   }
 
-  // get/getExclusive on `server`, waiting out other requests' locks. *found = false if the
-  // session is gone.
+  // get/getExclusive on `server`, waiting out other requests' locks (bounded by lock_wait_ms in
+  // all). *found = false if the session is gone.
   Status Fetch(Server* server, bool exclusive, Session* session, bool* found) {
     const int64_t deadline = MonotonicMicros() + options_.lock_wait_ms * 1000;
     while (true) {
@@ -433,56 +511,100 @@ class ClientImpl : public SessionClient {
         if (DecodeAttributes(r.data, &attrs)) session->attrs_ = std::move(attrs);
         return Status::OK();
       }
-      // LOCKED by another request.
-      if (r.lockAgeMs > options_.request_timeout_ms) {  // its request is long gone
-        thrift::Status::type ignored;
-        Call(server,
-             [&](Rpc* rpc) { ignored = rpc->releaseExclusive(session->id_, r.lockCookie); });
-        ++locks_forced_;
-        continue;
-      }
+      if (r.status != thrift::Status::LOCKED) return Unknown(r.status);
       if (MonotonicMicros() >= deadline) {
         return Status::Unavailable("the session stayed locked by another request for " +
                                    std::to_string(options_.lock_wait_ms) + " ms");
+      }
+      if (r.lockAgeMs > options_.request_timeout_ms) {  // its request is long gone
+        thrift::Status::type ignored;
+        if (Call(server, [&](Rpc* rpc) {
+              ignored = rpc->releaseExclusive(session->id_, r.lockCookie);
+            }).ok()) {
+          ++locks_forced_;
+          continue;
+        }
       }
       ++lock_waits_;
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.lock_poll_ms));
     }
   }
 
-  // A new session: created uninitialized (so that concurrent first requests serialise on it),
-  // then loaded (exclusively if asked).
+  // A new session under a fresh id. An exclusive request creates it uninitialized on the placed
+  // server and locks it; a read-only one creates nothing yet (a crawler's requests cost the
+  // fleet no writes): its cookie names the placed server, and a later load of an id the server
+  // never saw starts afresh again.
   Status Start(bool exclusive, std::unique_ptr<Session>* out) {
     auto session = std::make_unique<Session>();
     session->id_ = NewSessionId();
-    bool found = false;
-    Status s = WithFailover(session->id_, nullptr, [&](Server* server) {
-      thrift::Status::type answer = thrift::Status::OK;
-      Status c = Call(server, [&](Rpc* rpc) {
-        answer = rpc->put(session->id_, "", options_.session_timeout_minutes, 0, true);
-      });
-      if (!c.ok()) return c;
-      return Fetch(server, exclusive, session.get(), &found);
-    });
-    if (!s.ok()) return s;
-    if (!found) return Status::Unavailable("a new session vanished at once (server restarted?)");
     session->is_new_ = true;
+    if (!exclusive) {
+      session->server_id_ = Candidates(session->id_, nullptr).front()->id();
+    } else {
+      bool found = false;
+      Status s = WithFailover(session->id_, nullptr, [&](Server* server) {
+        thrift::Status::type answer = thrift::Status::OK;
+        Status c = Call(server, [&](Rpc* rpc) {
+          answer = rpc->put(session->id_, "", options_.session_timeout_minutes, 0, true);
+        });
+        if (c.ok() && answer != thrift::Status::OK) c = Unknown(answer);
+        if (!c.ok()) return c;
+        return Fetch(server, true, session.get(), &found);
+      });
+      if (!s.ok()) return Public(s);
+      if (!found) return Status::Unavailable("a new session vanished at once (server restarted?)");
+      session->is_new_ = true;
+    }
     ++new_sessions_;
     *out = std::move(session);
     return Status::OK();
   }
 
-  Status Remove(const std::string& sid, int64_t lock_cookie, Server* owner) {
-    return WithFailover(sid, owner, [&](Server* server) {
-      thrift::Status::type answer = thrift::Status::OK;
-      // On another server the lock (held on the owner) does not exist: no cookie needed there.
-      const int64_t cookie = server == owner ? lock_cookie : 0;
-      Status s = Call(server, [&](Rpc* rpc) { answer = rpc->remove(sid, cookie); });
-      if (s.ok() && answer == thrift::Status::LOCKED) {
-        return Status::Unavailable("the session is locked by another request");
-      }
-      return s;
+  Status Release(Session* session) {
+    if (!session->exclusive()) return Status::OK();
+    thrift::Status::type answer;
+    Status s = Call(Find(session->server_id_), [&](Rpc* rpc) {
+      answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
     });
+    session->lock_cookie_ = 0;
+    return s;
+  }
+
+  // Removes `sid`: the owner must confirm it with `lock_cookie` (NOT_FOUND, already gone, is
+  // fine if `gone_is_ok`; else an error: e.g. a sign-out won); LOCKED (another request holds the
+  // lock) is an error. If the owner cannot be reached, the
+  // next servers do it (they read the session from Redis; no lock there). Then every other server
+  // drops any copy it may hold, best effort.
+  Status Remove(const std::string& sid, int64_t lock_cookie, Server* owner, bool gone_is_ok) {
+    Server* confirmed_by = nullptr;
+    Status s = WithFailover(sid, owner, [&](Server* server) {
+      thrift::Status::type answer = thrift::Status::OK;
+      const int64_t cookie = server == owner ? lock_cookie : 0;
+      Status c = Call(server, [&](Rpc* rpc) { answer = rpc->remove(sid, cookie); });
+      if (!c.ok()) return c;
+      if (answer == thrift::Status::LOCKED) {
+        return Status::Unavailable("the session is locked by another request; retry");
+      }
+      if (answer == thrift::Status::NOT_FOUND && !gone_is_ok) {
+        return Status::Unavailable("the session was removed meanwhile (signed out)");
+      }
+      if (answer != thrift::Status::OK && answer != thrift::Status::NOT_FOUND) {
+        return Unknown(answer);
+      }
+      confirmed_by = server;
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    for (const auto& other : servers_) {
+      if (other.get() != confirmed_by) RemoveQuietly(sid, 0, other.get());
+    }
+    return Status::OK();
+  }
+
+  void RemoveQuietly(const std::string& sid, int64_t lock_cookie, Server* server) {
+    if (server == nullptr || !server->Available(MonotonicMicros())) return;
+    thrift::Status::type ignored;
+    Call(server, [&](Rpc* rpc) { ignored = rpc->remove(sid, lock_cookie); });
   }
 
   std::string Data(const Session& s) const {
@@ -498,15 +620,52 @@ class ClientImpl : public SessionClient {
   std::map<std::string, uint64_t> connections_opened_ GUARDED_BY(stats_mu_);
 };
 
+namespace {
+
+bool Token(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), CookieChar);
+}
+
+Status CheckKeys(const CookieKeySet& keys) {
+  std::vector<const CookieKey*> all{&keys.current};
+  for (const CookieKey& k : keys.previous) all.push_back(&k);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i]->id == 0) return Status::InvalidArgument("cookie key id 0 (keys not loaded?)");
+    if (std::all_of(all[i]->bytes.begin(), all[i]->bytes.end(), [](uint8_t b) { return b == 0; })) {
+      return Status::InvalidArgument("cookie key is all zeros (keys not loaded?)");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (all[i]->id == all[j]->id) return Status::InvalidArgument("duplicate cookie key id");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Status* status) {
-  *status = Status::OK();
+  *status = CheckKeys(options.keys);
   if (options.servers.empty()) *status = Status::InvalidArgument("no servers in the view");
+  for (const ServerAddress& a : options.servers) {
+    if (a.id().size() > kMaxServerIdBytes) {
+      *status = Status::InvalidArgument("server id longer than 64 bytes: " + a.id());
+    }
+  }
   if (options.session_timeout_minutes < 1 || options.session_timeout_minutes > 525600) {
     *status = Status::InvalidArgument("session timeout must be 1..525600 minutes");
   }
   if (options.call_timeout_ms <= 0 || options.connect_timeout_ms <= 0 ||
-      options.lock_poll_ms <= 0 || options.lock_wait_ms < 0) {
+      options.lock_poll_ms <= 0 || options.lock_wait_ms < 0 || options.request_timeout_ms <= 0) {
     *status = Status::InvalidArgument("timeouts must be positive");
+  }
+  if (options.breaker_failures < 1 || options.breaker_open_ms < 0) {
+    *status = Status::InvalidArgument("breaker_failures must be >= 1, breaker_open_ms >= 0");
+  }
+  if (!Token(options.cookie_name) || options.cookie_path.empty() ||
+      options.cookie_path.find_first_of(";\r\n") != std::string::npos ||
+      (options.cookie_same_site != "Strict" && options.cookie_same_site != "Lax" &&
+       options.cookie_same_site != "None")) {
+    *status = Status::InvalidArgument("bad cookie name, path or SameSite");
   }
   if (!status->ok()) return nullptr;
   return std::make_unique<ClientImpl>(std::move(options));

@@ -128,8 +128,10 @@ std::string CookieSealer::Seal(const CookieContents& contents) const {
   std::string plain;
   plain.push_back(static_cast<char>(contents.session_id.size()));
   plain += contents.session_id;
-  plain.push_back(static_cast<char>(contents.server_id.size()));
-  plain += contents.server_id;
+  const std::string server = contents.server_id.substr(0, kMaxServerIdBytes);
+  plain.push_back(static_cast<char>(server.size()));
+  plain += server;
+  plain.append(kMaxServerIdBytes - server.size(), '\0');  // fixed length: hides which server
 
   std::string sealed(kKeyIdBytes + kNonceBytes + plain.size() + kTagBytes, '\0');
   uint8_t* p = reinterpret_cast<uint8_t*>(sealed.data());
@@ -200,7 +202,7 @@ Status CookieSealer::Open(std::string_view cookie, CookieContents* out) const {
     return Status::InvalidArgument("cookie contents malformed");
   }
   const size_t server_len = static_cast<uint8_t>(plain[1 + id_len]);
-  if (2 + id_len + server_len != plain.size()) {
+  if (server_len > kMaxServerIdBytes || 2 + id_len + kMaxServerIdBytes != plain.size()) {
     return Status::InvalidArgument("cookie contents malformed");
   }
   out->session_id = plain.substr(1, id_len);

@@ -4,8 +4,12 @@
 // server outside its view.
 #include "session_client/client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -15,6 +19,7 @@
 #include <vector>
 
 #include "session_client/base64url.h"
+#include "session_client/session_id.h"
 #include "tests/blackbox/server_process.h"
 #include "tests/temp_dir.h"
 #include "tests/unit/redis_server.h"
@@ -146,7 +151,8 @@ TEST_F(ClientTest, SignOutWinsOverASaveInFlight) {
   ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &slow).ok());
   slow->Set("cart", "secret;more;");
   ClientOptions impatient;
-  impatient.request_timeout_ms = 0;  // treats the slow request's lock as abandoned
+  impatient.request_timeout_ms = 1;  // treats the slow request's lock as abandoned
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto signout_app = NewClient(impatient);
   std::unique_ptr<Session> s;
   ASSERT_TRUE(signout_app->Load(cookie, /*exclusive=*/true, &s).ok());
@@ -191,6 +197,125 @@ TEST_F(ClientTest, TamperedCookiesNeverLeadOutsideTheView) {
   for (const auto& [server, count] : stats.connections_opened) {
     EXPECT_NE(ServerById(server), nullptr) << "connected to " << server << " (" << count << ")";
   }
+}
+
+TEST_F(ClientTest, AnOwnerThatAnswersLockedIsNotFailedOver) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "a");
+  std::unique_ptr<Session> holder;
+  ASSERT_TRUE(app->Load(cookie, true, &holder).ok());
+  ClientOptions quick;
+  quick.lock_wait_ms = 50;
+  auto other = NewClient(quick);
+  std::unique_ptr<Session> s;
+  const Status st = other->Load(cookie, true, &s);
+  EXPECT_FALSE(st.ok()) << "a second lock on another server would break exclusivity";
+  EXPECT_EQ(other->GetStats().failovers, 0u);
+  ASSERT_TRUE(app->Abandon(holder.get()).ok());
+}
+
+TEST_F(ClientTest, SignOutWithoutTheLockIsRefusedNotFaked) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "secret");
+  std::unique_ptr<Session> holder;
+  ASSERT_TRUE(app->Load(cookie, true, &holder).ok());
+  auto other = NewClient();
+  ClientOptions quick;
+  quick.lock_wait_ms = 50;
+  auto impatient = NewClient(quick);
+  std::unique_ptr<Session> ro;
+  ASSERT_FALSE(impatient->Load(cookie, false, &ro).ok()) << "locked: the read waits, then fails";
+  std::string next;
+  ASSERT_TRUE(app->Commit(holder.get(), &next).ok());
+  ASSERT_TRUE(other->Load(next, false, &ro).ok());
+  EXPECT_EQ(ro->Get("cart").value_or(""), "secret;") << "nothing removed it behind the lock";
+}
+
+TEST_F(ClientTest, RegenerateAfterASignOutDoesNotBringTheSessionBack) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "secret");
+  std::unique_ptr<Session> slow;
+  ASSERT_TRUE(app->Load(cookie, true, &slow).ok());
+  ClientOptions impatient;
+  impatient.request_timeout_ms = 1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto signout_app = NewClient(impatient);
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(signout_app->Load(cookie, true, &s).ok());
+  std::string cleared;
+  ASSERT_TRUE(signout_app->Destroy(s.get(), &cleared).ok());
+  EXPECT_FALSE(app->Regenerate(slow.get()).ok()) << "signed out meanwhile";
+  std::string ignored;
+  EXPECT_FALSE(app->Commit(slow.get(), &ignored).ok());
+  EXPECT_TRUE(Read(app.get(), cookie)->is_new());
+}
+
+TEST_F(ClientTest, RegenerateMovesTheDataAndRemovesTheOldId) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "cart");
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(app->Load(cookie, true, &s).ok());
+  const std::string old_id = s->id();
+  ASSERT_TRUE(app->Regenerate(s.get()).ok());
+  EXPECT_NE(s->id(), old_id);
+  s->Set("user", "ada");
+  std::string fresh;
+  ASSERT_TRUE(app->Commit(s.get(), &fresh).ok());
+  auto now = Read(app.get(), fresh);
+  EXPECT_EQ(now->Get("cart").value_or(""), "cart;");
+  EXPECT_EQ(now->Get("user").value_or(""), "ada");
+  EXPECT_TRUE(Read(app.get(), cookie)->is_new()) << "the pre-sign-in id is gone";
+}
+
+TEST_F(ClientTest, AFailedCommitDoesNotLeaveTheLockBehind) {
+  auto app = NewClient();
+  const std::string cookie = AddItem(app.get(), "", "a");
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(app->Load(cookie, true, &s).ok());
+  s->SetRaw(std::string(2 << 20, 'x'));  // over the server's 1 MiB limit
+  std::string ignored;
+  const Status st = app->Commit(s.get(), &ignored);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  ClientOptions quick;
+  quick.lock_wait_ms = 50;
+  auto next = NewClient(quick);
+  std::unique_ptr<Session> again;
+  EXPECT_TRUE(next->Load(cookie, true, &again).ok()) << "the lock was released";
+}
+
+TEST_F(ClientTest, ACookieNamingAnAddressOutsideTheViewIsNeverConnected) {
+  // A listener on loopback that is not in the view: a cookie names it; nothing may connect.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string trap = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto app = NewClient();
+  CookieSealer ours(keys_);
+  for (bool exclusive : {false, true}) {
+    std::unique_ptr<Session> s;
+    ASSERT_TRUE(app->Load(ours.Seal({NewSessionId(), trap}), exclusive, &s).ok());
+  }
+  EXPECT_LT(accept(fd, nullptr, nullptr), 0) << "the client connected to " << trap;
+  close(fd);
+  EXPECT_EQ(app->GetStats().cookies_foreign_server, 2u);
+}
+
+TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {
+  ClientOptions options;
+  options.servers.push_back({"127.0.0.1", 7500});
+  Status st;
+  EXPECT_EQ(SessionClient::Create(options, &st), nullptr);
+  EXPECT_FALSE(st.ok());
+  options.keys = CookieKeySet::Generate();
+  EXPECT_NE(SessionClient::Create(options, &st), nullptr) << st.ToString();
+  CookieSealer sealer(options.keys);
+  EXPECT_EQ(sealer.Seal({"id", "1.2.3.4:1"}).size(), sealer.Seal({"id", "10.20.30.40:7500"}).size())
+      << "the cookie's length must not tell which server owns the session";
 }
 
 }  // namespace

@@ -37,7 +37,9 @@ bool ServerProcess::Start(const std::vector<std::string>& flags) {
   if (dir_.path().empty()) return false;
   const std::string port_file = dir_.path() + "/port";
   log_path_ = dir_.path() + "/server.log";
-  std::vector<std::string> args = {SESSION_SERVER_BINARY, "--port=0", "--port_file=" + port_file};
+  const std::string binary = binary_.empty() ? SESSION_SERVER_BINARY : binary_;
+  const std::string name = binary.substr(binary.rfind('/') + 1);
+  std::vector<std::string> args = {binary, "--port=0", "--port_file=" + port_file};
   args.insert(args.end(), flags.begin(), flags.end());
 
   pid_ = fork();
@@ -59,13 +61,13 @@ bool ServerProcess::Start(const std::vector<std::string>& flags) {
     if (in >> port_ && port_ > 0) return true;
     int status;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      std::fprintf(stderr, "session_server exited during start-up; log: %s\n", log_path_.c_str());
+      std::fprintf(stderr, "%s exited during start-up; log: %s\n", name.c_str(), log_path_.c_str());
       pid_ = -1;
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  std::fprintf(stderr, "session_server did not listen within 20 s\n");
+  std::fprintf(stderr, "%s did not listen within 20 s\n", name.c_str());
   return false;
 }
 

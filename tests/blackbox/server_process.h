@@ -1,6 +1,7 @@
 // ServerProcess: starts the real session_server binary on a free loopback port for black-box
 // tests, and a Thrift client for it. The binary's path comes from the build
-// (SESSION_SERVER_BINARY).
+// (SESSION_SERVER_BINARY); another binary that takes --port=0 and --port_file the same way (the
+// example session_webapp) can be started through the second constructor.
 #ifndef SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_
 #define SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_
 
@@ -8,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "SessionService.h"
@@ -18,6 +20,7 @@ namespace sessionserver {
 class ServerProcess {
  public:
   ServerProcess() = default;
+  explicit ServerProcess(std::string binary) : binary_(std::move(binary)) {}
   ~ServerProcess();  // kill -9 if still running
 
   // Starts the server with --port=0 and `flags`; waits (up to 20 s) until it listens.
@@ -30,6 +33,7 @@ class ServerProcess {
   const std::string& log_path() const { return log_path_; }
 
  private:
+  std::string binary_;  // empty: SESSION_SERVER_BINARY
   pid_t pid_ = -1;
   int port_ = 0;
   TempDir dir_{"ss-blackbox"};  // destroyed after ~ServerProcess has printed the log

@@ -43,9 +43,12 @@ struct CookieKeySet {
   static Status Parse(std::string_view text, CookieKeySet* out);
 };
 
+// Server ids are padded to this length inside the cookie, so its length reveals nothing.
+inline constexpr size_t kMaxServerIdBytes = 64;
+
 struct CookieContents {
   std::string session_id;  // 1..255 bytes
-  std::string server_id;   // 0..255 bytes (empty: no affinity)
+  std::string server_id;   // 0..kMaxServerIdBytes bytes (empty: no affinity)
 };
 
 class CookieSealer {
