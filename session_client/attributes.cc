@@ -18,8 +18,9 @@ bool GetVarint(std::string_view* in, uint64_t* v) {
   for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
     const uint8_t b = static_cast<uint8_t>(in->front());
     in->remove_prefix(1);
+    if (shift == 63 && b > 1) return false;  // more than 64 bits
     *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
+    if ((b & 0x80) == 0) return shift == 0 || b != 0;  // no over-long (zero-padded) forms
   }
   return false;
 }
@@ -54,7 +55,9 @@ bool DecodeAttributes(std::string_view bytes, Attributes* attrs) {
     while (!bytes.empty()) {
       std::string name, value;
       if (!GetBytes(&bytes, &name) || !GetBytes(&bytes, &value)) return false;
-      if (!decoded.emplace(std::move(name), std::move(value)).second) return false;
+      // Canonical: names strictly increasing (so also unique).
+      if (!decoded.empty() && !(decoded.rbegin()->first < name)) return false;
+      decoded.emplace_hint(decoded.end(), std::move(name), std::move(value));
     }
   }
   *attrs = std::move(decoded);

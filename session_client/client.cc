@@ -276,7 +276,7 @@ class ClientImpl : public SessionClient {
         return Public(s);
       }
       if (answer == thrift::Status::NOT_FOUND) {
-        return Status::Unavailable("the session was removed meanwhile (signed out); not saved");
+        return Status::NotFound("the session was removed meanwhile (signed out); not saved");
       }
       if (answer == thrift::Status::LOCKED) {
         return Status::Unavailable("this request's lock was taken over; not saved");

@@ -44,7 +44,10 @@ TEST(Base64UrlTest, RoundTripsAndRejectsNonCanonicalText) {
 }
 
 TEST(AttributesTest, RoundTripAndStrictDecoding) {
-  Attributes attrs{{"user", "ada"}, {"cart", std::string(300, 'x')}, {"", ""}, {"bin", "\0\xff"}};
+  Attributes attrs{{"user", "ada"},
+                   {"cart", std::string(300, 'x')},
+                   {"", ""},
+                   {"bin", std::string("\0\xff", 2)}};
   Attributes back;
   ASSERT_TRUE(DecodeAttributes(EncodeAttributes(attrs), &back));
   EXPECT_EQ(back, attrs);
@@ -57,6 +60,13 @@ TEST(AttributesTest, RoundTripAndStrictDecoding) {
   }
   EXPECT_FALSE(DecodeAttributes("\x02", &back)) << "unknown format";
   EXPECT_FALSE(DecodeAttributes(good + good.substr(1), &back)) << "duplicate name";
+  const std::string b_then_a =
+      "\x01\x01"
+      "b\x00\x01"
+      "a\x00";
+  EXPECT_FALSE(DecodeAttributes(std::string(b_then_a.data(), 7), &back)) << "unsorted";
+  EXPECT_FALSE(DecodeAttributes(std::string("\x01\x81\x00", 3) + "a" + std::string(1, '\0'), &back))
+      << "over-long varint";
 }
 
 class CookieTest : public ::testing::Test {

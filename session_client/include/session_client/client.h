@@ -20,9 +20,10 @@
 // A new session is created uninitialized and then loaded exclusively, so concurrent first
 // requests of one session are serialised.
 //
-// Errors come back as Status values (never exceptions, never a hang: every call has a deadline):
-// Unavailable (no server could answer; retry the request), InvalidArgument (bad input, e.g. an
-// oversize value), Internal.
+// Errors come back as Status values (never exceptions, never a hang: every RPC has a deadline):
+// Unavailable (no server could answer, or the session stayed locked; retry the request),
+// NotFound (Commit: signed out meanwhile), InvalidArgument (bad input, e.g. an oversize value),
+// Internal. Only a server that cannot be reached sends a request to another server.
 //
 // Thread-safe: one SessionClient serves all request threads. A Session belongs to one request.
 #ifndef SESSIONSERVER_SESSION_CLIENT_CLIENT_H_
@@ -131,8 +132,9 @@ class SessionClient {
                       std::unique_ptr<Session>* out) = 0;
 
   // Saves the session if it changed (and releases the lock if held) and returns the cookie value
-  // to send back. NotFound-like failures (the session was removed meanwhile: sign-out wins) come
-  // back as Unavailable with a message; the session stays gone.
+  // to send back. NotFound: the session was removed meanwhile (sign-out wins; it stays gone).
+  // On any failure where the server answered, the lock is released; if it could not be reached
+  // (Unavailable), its lock died with it.
   virtual Status Commit(Session* session, std::string* cookie_value) = 0;
 
   // Releases the lock without saving. The cookie is unchanged.
