@@ -39,6 +39,7 @@
 #include "session_client/client.h"
 #include "session_client/cookie.h"
 #include "util/status.h"
+#include "util/text.h"
 
 namespace httplib {
 class Server;
@@ -96,11 +97,8 @@ class WebApp {
   client::SessionClient* const client_;
 };
 
-// Text for a page: HTML with & < > " ' escaped.
-std::string HtmlEscape(std::string_view text);
-// A JSON string literal, quotes included: " \ and control characters escaped. REQUIRES: valid
-// UTF-8 (everything the app stores passed ValidText).
-std::string JsonString(std::string_view text);
+using sessionserver::HtmlEscape;  // util/text.h
+using sessionserver::JsonString;
 
 // Whether `text` is valid UTF-8 of 1..max_chars code points without control characters (C0,
 // DEL, C1).
