@@ -12,10 +12,22 @@ readonly BUILD=${BUILD:-build/release}
 readonly OUT=${OUT:-build/compare}
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
-pids=()
+pids=()          # Redis processes
+server_pids=()   # session_server processes (stopped first: they flush to their Redis)
+stop() {  # pid...: TERM, up to 15 s, then KILL
+  local pid
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 150); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && return 0
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  ((${#server_pids[@]})) && stop "${server_pids[@]}"
+  ((${#pids[@]})) && stop "${pids[@]}"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -40,12 +52,12 @@ start_redis() {  # port; prints nothing; pid in $last_pid
 
 backing_port=$(free_port); start_redis "$backing_port"; backing_pid=$last_pid
 peer_port=$(free_port); start_redis "$peer_port"; peer_pid=$last_pid
-server_ports=() server_pids=()
+server_ports=()
 for i in 0 1; do
   port=$(free_port)
   "$BUILD/session_server" --port="$port" --redis="127.0.0.1:$backing_port" \
     --data_dir="$tmp/server$i" >"$tmp/server$i.log" 2>&1 &
-  server_pids+=($!); pids+=($!); server_ports+=("$port")
+  server_pids+=($!); server_ports+=("$port")
   wait_port "$port"
 done
 fleet="sessionserver://127.0.0.1:${server_ports[0]},127.0.0.1:${server_ports[1]}"

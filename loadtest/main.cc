@@ -30,6 +30,8 @@ DEFINE_double(speed, 1.0, "replay: open loop: play the trace this many times fas
 DEFINE_double(max_seconds, 120, "replay: stop issuing requests after this long");
 DEFINE_string(json, "", "replay: write the results as JSON here");
 DEFINE_string(html, "", "replay: write a self-contained HTML report here");
+DEFINE_bool(fail_on_anomaly, false,
+            "replay: exit 3 if the checker found a lost update, stale read or resurrection");
 
 namespace sessionserver::loadtest {
 namespace {
@@ -37,7 +39,9 @@ namespace {
 bool WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
-  return out.good();
+  out.close();
+  if (out.fail()) std::fprintf(stderr, "cannot write %s\n", path.c_str());
+  return !out.fail();
 }
 
 int Generate() {
@@ -87,21 +91,22 @@ int RunReplay() {
   const LatencyHistogram& h = r.latency;
   std::printf(
       "%s (%s): %llu requests in %.1f s = %.0f/s; latency us p50 %lld p90 %lld p99 %lld "
-      "p99.9 %lld p99.99 %lld max %lld; errors %llu; lost updates %llu, stale reads "
-      "%llu, resurrected %llu\n",
+      "p99.9 %lld p99.99 %lld max %lld; errors %llu, never issued %llu; lost updates %llu, "
+      "stale reads %llu, resurrected %llu\n",
       r.target.c_str(), r.open_loop ? "open loop" : "closed loop",
       static_cast<unsigned long long>(r.ops), r.seconds, r.throughput(),
       static_cast<long long>(h.Percentile(0.5)), static_cast<long long>(h.Percentile(0.9)),
       static_cast<long long>(h.Percentile(0.99)), static_cast<long long>(h.Percentile(0.999)),
       static_cast<long long>(h.Percentile(0.9999)), static_cast<long long>(h.max()),
-      static_cast<unsigned long long>(r.errors),
+      static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.skipped),
       static_cast<unsigned long long>(r.checks.lost_updates),
       static_cast<unsigned long long>(r.checks.stale_reads),
       static_cast<unsigned long long>(r.checks.resurrected));
   for (const auto& e : r.checks.examples) std::printf("  %s\n", e.c_str());
   if (!FLAGS_json.empty() && !WriteFile(FLAGS_json, JsonReport(r))) return 1;
   if (!FLAGS_html.empty() && !WriteFile(FLAGS_html, HtmlReport(r))) return 1;
-  return 0;
+  const uint64_t anomalies = r.checks.lost_updates + r.checks.stale_reads + r.checks.resurrected;
+  return FLAGS_fail_on_anomaly && anomalies > 0 ? 3 : 0;
 }
 
 }  // namespace

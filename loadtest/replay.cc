@@ -27,19 +27,23 @@ int64_t NowUs() {
       .count();
 }
 
-// What the replayer knows of one trace session: its cookie (fleet) and its incarnation.
+// What the replayer knows of one trace session: its cookie (fleet) and its incarnation, and
+// the previous incarnation's cookie until a probe has checked that it stays signed out.
 struct SessionState {
   std::mutex mu;
   std::string cookie;
   uint32_t incarnation = 0;
+  bool probe_pending = false;
+  std::string signed_out_cookie;
 };
 
-// One request against a target. Returns an error kind ("" if OK).
+// One request against a target. Returns an error kind ("" if OK) and sets *done_us to when the
+// target's answer arrived (the checker's work after that is not the target's latency).
 class Target {
  public:
   virtual ~Target() = default;
   virtual std::string Do(const TraceOp& op, int64_t start_us, SessionState* s,
-                         ConsistencyChecker* checker) = 0;
+                         ConsistencyChecker* checker, int64_t* done_us) = 0;
 };
 
 std::string Kind(const Status& s) {
@@ -55,13 +59,24 @@ std::string Kind(const Status& s) {
   }
 }
 
+// Takes the pending resurrection probe of `s`, if any: the incarnation signed out and its cookie.
+bool TakeProbe(SessionState* s, uint32_t* inc, std::string* cookie) {
+  std::lock_guard<std::mutex> l(s->mu);
+  if (!s->probe_pending) return false;
+  s->probe_pending = false;
+  *inc = s->incarnation - 1;
+  *cookie = std::move(s->signed_out_cookie);
+  return true;
+}
+
 // The fleet, through session_client: writes lock (Load exclusive + Commit), reads do not.
 class FleetTarget : public Target {
  public:
   explicit FleetTarget(std::unique_ptr<client::SessionClient> c) : client_(std::move(c)) {}
 
-  std::string Do(const TraceOp& op, int64_t start_us, SessionState* s,
-                 ConsistencyChecker* checker) override {
+  std::string Do(const TraceOp& op, int64_t start_us, SessionState* s, ConsistencyChecker* checker,
+                 int64_t* done_us) override {
+    Probe(op.session, s, checker);
     std::string cookie;
     uint32_t inc;
     {
@@ -69,23 +84,26 @@ class FleetTarget : public Target {
       cookie = s->cookie;
       inc = s->incarnation;
     }
+    *done_us = 0;
     const bool exclusive = op.kind != TraceOp::Kind::kRead;
     std::unique_ptr<client::Session> session;
     Status st = client_->Load(cookie, exclusive, &session);
     if (!st.ok()) return Kind(st);
     Stamp seen;
     const bool found = DecodeStamp(session->raw(), &seen);
-    if (op.kind != TraceOp::Kind::kSignOut) {
-      checker->OnRead(op.session, start_us, found, seen, exclusive);
-    }
     std::string next;
     if (op.kind == TraceOp::Kind::kSignOut) {
       st = client_->Destroy(session.get(), &next);
+      *done_us = NowUs();
       if (!st.ok()) return Kind(st);
-      checker->OnSignOutAcked(op.session, inc, NowUs());
-      std::lock_guard<std::mutex> l(s->mu);
-      s->cookie.clear();
-      ++s->incarnation;
+      {  // the state first: a request started after the acknowledgement must see it
+        std::lock_guard<std::mutex> l(s->mu);
+        s->signed_out_cookie = cookie;
+        s->probe_pending = !cookie.empty();
+        s->cookie.clear();
+        ++s->incarnation;
+      }
+      checker->OnSignOutAcked(op.session, inc, *done_us);
       return "";
     }
     Stamp written{inc, (found && seen.incarnation == inc ? seen.counter : 0) + 1};
@@ -93,20 +111,36 @@ class FleetTarget : public Target {
       session->SetRaw(EncodeValue(written, op.value_bytes));
     }
     st = client_->Commit(session.get(), &next);
+    *done_us = NowUs();
+    checker->OnRead(op.session, start_us, found, seen, exclusive);
     if (!st.ok()) return Kind(st);
-    if (op.kind == TraceOp::Kind::kWrite) checker->OnWriteAcked(op.session, NowUs(), written);
     // As a browser would, but without its race: only a response to a request that carried the
     // current cookie replaces it (two first requests of a session must not leave the cookie of
-    // the one that started an empty session).
-    // A read that found no session started an empty one that exists nowhere: its cookie is not
-    // kept (an app sends no cookie for a session it never stored).
-    if (op.kind == TraceOp::Kind::kRead && !found) return "";
-    std::lock_guard<std::mutex> l(s->mu);
-    if (s->incarnation == inc && s->cookie == cookie) s->cookie = next;
+    // the one that started an empty session), and a read that found no session keeps nothing
+    // (an app sends no cookie for a session it never stored).
+    if (op.kind != TraceOp::Kind::kRead || found) {
+      std::lock_guard<std::mutex> l(s->mu);
+      if (s->incarnation == inc && s->cookie == cookie) s->cookie = next;
+    }
+    if (op.kind == TraceOp::Kind::kWrite) checker->OnWriteAcked(op.session, *done_us, written);
     return "";
   }
 
  private:
+  // After a sign-out, the next request of the session first reads the old cookie once: a
+  // session brought back by a save in flight shows up as a resurrection.
+  void Probe(uint32_t session_no, SessionState* s, ConsistencyChecker* checker) {
+    uint32_t inc;
+    std::string cookie;
+    if (!TakeProbe(s, &inc, &cookie)) return;
+    const int64_t start = NowUs();
+    std::unique_ptr<client::Session> old;
+    if (!client_->Load(cookie, false, &old).ok()) return;
+    Stamp seen;
+    const bool found = DecodeStamp(old->raw(), &seen);
+    if (found) checker->OnRead(session_no, start, true, seen, false);
+  }
+
   std::unique_ptr<client::SessionClient> client_;
 };
 
@@ -123,42 +157,68 @@ class RedisTarget : public Target {
     prefix_ = buf;
   }
 
-  std::string Do(const TraceOp& op, int64_t start_us, SessionState* s,
-                 ConsistencyChecker* checker) override {
+  std::string Do(const TraceOp& op, int64_t start_us, SessionState* s, ConsistencyChecker* checker,
+                 int64_t* done_us) override {
+    *done_us = 0;
     redisContext* c = Connection();
     if (c == nullptr) return "unavailable";
+    Probe(c, op.session, s, checker);
     uint32_t inc;
     {
       std::lock_guard<std::mutex> l(s->mu);
       inc = s->incarnation;
     }
-    const std::string key = prefix_ + std::to_string(op.session) + ":" + std::to_string(inc);
+    const std::string key = Key(op.session, inc);
+    std::string error;
     if (op.kind == TraceOp::Kind::kSignOut) {
-      if (!Command(c, {"DEL", key}, nullptr)) return "unavailable";
-      checker->OnSignOutAcked(op.session, inc, NowUs());
-      std::lock_guard<std::mutex> l(s->mu);
-      ++s->incarnation;
+      error = Command(c, {"DEL", key}, nullptr);
+      *done_us = NowUs();
+      if (!error.empty()) return error;
+      {
+        std::lock_guard<std::mutex> l(s->mu);
+        s->probe_pending = true;
+        ++s->incarnation;
+      }
+      checker->OnSignOutAcked(op.session, inc, *done_us);
       return "";
     }
     std::string value;
     bool found = false;
     const bool write = op.kind == TraceOp::Kind::kWrite;
-    if (!Command(c, {write ? "GET" : "GETEX", key, "EX", ttl_s_}, &value, &found, write ? 2 : 4)) {
-      return "unavailable";
+    error = Command(c, {write ? "GET" : "GETEX", key, "EX", ttl_s_}, &value, &found, write ? 2 : 4);
+    if (!error.empty()) {
+      *done_us = NowUs();
+      return error;
     }
     Stamp seen;
     found = found && DecodeStamp(value, &seen);
-    checker->OnRead(op.session, start_us, found, seen, write);
-    if (!write) return "";
     Stamp written{inc, (found && seen.incarnation == inc ? seen.counter : 0) + 1};
-    if (!Command(c, {"SET", key, EncodeValue(written, op.value_bytes), "EX", ttl_s_}, nullptr)) {
-      return "unavailable";
-    }
-    checker->OnWriteAcked(op.session, NowUs(), written);
+    if (write)
+      error = Command(c, {"SET", key, EncodeValue(written, op.value_bytes), "EX", ttl_s_}, nullptr);
+    *done_us = NowUs();
+    checker->OnRead(op.session, start_us, found, seen, write);
+    if (!error.empty()) return error;
+    if (write) checker->OnWriteAcked(op.session, *done_us, written);
     return "";
   }
 
  private:
+  std::string Key(uint32_t session, uint32_t inc) const {
+    return prefix_ + std::to_string(session) + ":" + std::to_string(inc);
+  }
+
+  void Probe(redisContext* c, uint32_t session_no, SessionState* s, ConsistencyChecker* checker) {
+    uint32_t inc;
+    std::string unused;
+    if (!TakeProbe(s, &inc, &unused)) return;
+    const int64_t start = NowUs();
+    std::string value;
+    bool found = false;
+    if (!Command(c, {"GET", Key(session_no, inc)}, &value, &found).empty()) return;
+    Stamp seen;
+    if (found && DecodeStamp(value, &seen)) checker->OnRead(session_no, start, true, seen, false);
+  }
+
   redisContext* Connection() {
     thread_local std::unique_ptr<redisContext, void (*)(redisContext*)> conn(nullptr, redisFree);
     thread_local const RedisTarget* owner = nullptr;
@@ -172,9 +232,10 @@ class RedisTarget : public Target {
     return conn.get();
   }
 
-  // Runs one command; fills *out with a string reply (*found = whether it was one).
-  static bool Command(redisContext* c, const std::vector<std::string>& args, std::string* out,
-                      bool* found = nullptr, size_t argc = 0) {
+  // Runs one command; fills *out with a string reply (*found = whether it was one). Returns ""
+  // or the error kind: "unavailable" (no answer) or "redis_error" (an error reply).
+  static std::string Command(redisContext* c, const std::vector<std::string>& args,
+                             std::string* out, bool* found = nullptr, size_t argc = 0) {
     if (argc == 0) argc = args.size();
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -186,13 +247,13 @@ class RedisTarget : public Target {
         redisCommandArgv(c, static_cast<int>(argc), argv.data(), lens.data()));
     if (r == nullptr) {
       c->err = c->err ? c->err : REDIS_ERR_OTHER;  // force a reconnect
-      return false;
+      return "unavailable";
     }
     const bool ok = r->type != REDIS_REPLY_ERROR;
     if (found != nullptr) *found = r->type == REDIS_REPLY_STRING;
     if (out != nullptr && r->type == REDIS_REPLY_STRING) out->assign(r->str, r->len);
     freeReplyObject(r);
-    return ok;
+    return ok ? "" : "redis_error";
   }
 
   const std::string host_;
@@ -229,67 +290,86 @@ Status MakeTarget(const ReplayOptions& o, std::unique_ptr<Target>* out) {
 // Per-worker measurements, merged at the end.
 struct WorkerStats {
   LatencyHistogram latency;
-  std::vector<LatencyHistogram> per_second;
-  std::vector<uint64_t> errors_per_second;
   std::map<std::string, uint64_t> errors;
-  uint64_t ops = 0;
+  uint64_t ops = 0, ok = 0;
+};
+
+// Per-second measurements (by intended start), shared by the workers: one histogram per second,
+// each under its own mutex (a request records into one second once).
+struct Seconds {
+  explicit Seconds(size_t n) : latency(n), errors(n), mu(n) {}
+  std::vector<LatencyHistogram> latency;
+  std::vector<uint64_t> errors;
+  std::vector<std::mutex> mu;
 };
 
 }  // namespace
 
 Status Replay(const Trace& trace, const ReplayOptions& options, ReplayResults* results) {
+  if (options.workers < 1 || options.workers > 4096 || !(options.speed > 0) ||
+      !(options.max_seconds > 0) || options.max_seconds > 86400 || !(trace.model.duration_s >= 0) ||
+      trace.model.duration_s > 86400 * 30) {
+    return Status::InvalidArgument(
+        "workers 1..4096, speed > 0, max_seconds in (0, 86400], trace duration sane");
+  }
   std::unique_ptr<Target> target;
   Status s = MakeTarget(options, &target);
   if (!s.ok()) return s;
-  if (options.workers < 1 || options.speed <= 0) {
-    return Status::InvalidArgument("workers >= 1, speed > 0");
-  }
   std::vector<SessionState> sessions(trace.sessions);
   ConsistencyChecker checker;
-  const size_t seconds_slots = static_cast<size_t>(trace.model.duration_s / options.speed) + 2;
+  // Requests start within the trace's (sped-up) length or max_seconds, whichever is shorter in
+  // open loop; in closed loop within max_seconds.
+  const double issue_s = options.open_loop
+                             ? std::min(trace.model.duration_s / options.speed, options.max_seconds)
+                             : options.max_seconds;
+  const size_t slots = static_cast<size_t>(issue_s) + 2;
+  Seconds seconds(slots);
+  std::vector<WorkerStats> stats(options.workers);
 
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::pair<size_t, int64_t>> queue;  // (op index, intended start)
   bool done_issuing = false;
   std::atomic<size_t> next_closed{0};
-  const int64_t t0 = NowUs() + 10'000;
-  const int64_t stop_at = t0 + static_cast<int64_t>(options.max_seconds * 1e6);
-  std::vector<WorkerStats> stats(options.workers);
-  for (auto& w : stats) {
-    w.per_second.resize(seconds_slots);
-    w.errors_per_second.resize(seconds_slots);
-  }
+  std::atomic<int64_t> t0{0};  // set once every worker is up (allocation is not measured)
+  std::atomic<int64_t> stop_at{0};
   std::atomic<uint64_t> completed{0}, failed{0}, skipped{0};
 
   auto run_one = [&](WorkerStats& w, size_t index, int64_t start_us) {
     const TraceOp& op = trace.ops[index];
-    const std::string error = target->Do(op, start_us, &sessions[op.session], &checker);
-    const int64_t latency = NowUs() - start_us;
+    int64_t done = 0;
+    const std::string error = target->Do(op, start_us, &sessions[op.session], &checker, &done);
+    if (done == 0) done = NowUs();
+    const int64_t latency = done - start_us;
     const size_t second = std::min(
-        seconds_slots - 1, static_cast<size_t>(std::max<int64_t>(0, start_us - t0) / 1'000'000));
+        slots - 1, static_cast<size_t>(std::max<int64_t>(0, start_us - t0.load()) / 1'000'000));
     ++w.ops;
     completed.fetch_add(1, std::memory_order_relaxed);
+    w.latency.Record(latency);  // failed requests too: a slow failure is part of the tail
+    std::lock_guard<std::mutex> l(seconds.mu[second]);
+    seconds.latency[second].Record(latency);
     if (!error.empty()) {
       ++w.errors[error];
-      ++w.errors_per_second[second];
+      ++seconds.errors[second];
       failed.fetch_add(1, std::memory_order_relaxed);
-      return;
+    } else {
+      ++w.ok;
     }
-    w.latency.Record(latency);
-    w.per_second[second].Record(latency);
   };
 
+  std::atomic<int> ready{0};
   std::vector<std::thread> workers;
   for (int i = 0; i < options.workers; ++i) {
     workers.emplace_back([&, i] {
       WorkerStats& w = stats[i];
+      ready.fetch_add(1);
       while (true) {
         if (!options.open_loop) {
+          while (t0.load() == 0) std::this_thread::yield();
           const size_t index = next_closed.fetch_add(1);
           if (index >= trace.ops.size()) return;
           const int64_t now = NowUs();
-          if (now >= stop_at) {
+          if (now >= stop_at.load()) {
             skipped.fetch_add(1);
             continue;
           }
@@ -304,14 +384,24 @@ Status Replay(const Trace& trace, const ReplayOptions& options, ReplayResults* r
           item = queue.front();
           queue.pop_front();
         }
-        if (NowUs() >= stop_at) {
-          skipped.fetch_add(1);
+        // Requests still queued when the run ends were delayed by the target: they count as
+        // errors ("not_started") with the delay as their latency, not as silently skipped.
+        if (NowUs() >= stop_at.load()) {
+          const int64_t late = NowUs() - item.second;
+          w.latency.Record(late);
+          ++w.ops;
+          ++w.errors["not_started"];
+          failed.fetch_add(1);
+          completed.fetch_add(1);
           continue;
         }
         run_one(w, item.first, item.second);
       }
     });
   }
+  while (ready.load() < options.workers) std::this_thread::yield();
+  stop_at = NowUs() + 10'000 + static_cast<int64_t>(options.max_seconds * 1e6);
+  t0 = NowUs() + 10'000;
 
   std::thread progress;
   std::atomic<bool> finished{false};
@@ -347,12 +437,12 @@ Status Replay(const Trace& trace, const ReplayOptions& options, ReplayResults* r
       }
       cv.notify_one();
     }
-    {
-      std::lock_guard<std::mutex> l(mu);
-      done_issuing = true;
-    }
-    cv.notify_all();
   }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    done_issuing = true;
+  }
+  cv.notify_all();
   for (auto& t : workers) t.join();
   const int64_t end = NowUs();
   finished = true;
@@ -363,21 +453,17 @@ Status Replay(const Trace& trace, const ReplayOptions& options, ReplayResults* r
   r.open_loop = options.open_loop;
   r.seconds = static_cast<double>(end - t0) / 1e6;
   r.skipped = skipped;
-  for (size_t sec = 0; sec < seconds_slots; ++sec) {
-    LatencyHistogram h;
-    uint64_t errors = 0;
-    for (const auto& w : stats) {
-      h.Merge(w.per_second[sec]);
-      errors += w.errors_per_second[sec];
-    }
-    if (h.count() == 0 && errors == 0) continue;
+  for (size_t sec = 0; sec < slots; ++sec) {
+    const LatencyHistogram& h = seconds.latency[sec];
+    if (h.count() == 0) continue;
     r.per_second.resize(sec + 1);
     r.per_second[sec] =
-        SecondStats{h.count() + errors, errors, h.Percentile(0.5), h.Percentile(0.99), h.max()};
+        SecondStats{h.count(), seconds.errors[sec], h.Percentile(0.5), h.Percentile(0.99), h.max()};
   }
   for (const auto& w : stats) {
     r.latency.Merge(w.latency);
     r.ops += w.ops;
+    r.ok += w.ok;
     for (const auto& [kind, n] : w.errors) {
       r.errors_by_kind[kind] += n;
       r.errors += n;

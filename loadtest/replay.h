@@ -37,15 +37,17 @@ struct SecondStats {
 struct ReplayResults {
   std::string target;
   bool open_loop = true;
-  uint64_t ops = 0;  // requests completed (successfully or not)
-  uint64_t errors = 0;
-  uint64_t skipped = 0;  // trace requests not issued (max_seconds reached)
+  uint64_t ops = 0;      // requests completed (successfully or not)
+  uint64_t ok = 0;       // of which succeeded
+  uint64_t errors = 0;   // of which failed (errors_by_kind), "not_started" included
+  uint64_t skipped = 0;  // trace requests never issued (max_seconds reached before their time)
   double seconds = 0;
-  LatencyHistogram latency;  // successful requests
+  LatencyHistogram latency;  // every completed request, failed ones included
   std::map<std::string, uint64_t> errors_by_kind;
   CheckerResults checks;
   std::vector<SecondStats> per_second;  // by intended start second
-  double throughput() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
+  // Successful requests per second.
+  double throughput() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
 };
 
 Status Replay(const Trace& trace, const ReplayOptions& options, ReplayResults* results);

@@ -64,6 +64,7 @@ std::string JsonReport(const ReplayResults& r) {
   j += "  \"target\": " + JsonString(r.target) + ",\n";
   j += "  \"mode\": \"" + std::string(r.open_loop ? "open-loop" : "closed-loop") + "\",\n";
   j += "  \"ops\": " + std::to_string(r.ops) + ",\n";
+  j += "  \"ok\": " + std::to_string(r.ok) + ",\n";
   j += "  \"seconds\": " + Num(r.seconds) + ",\n";
   j += "  \"throughput_ops_s\": " + Num(r.throughput()) + ",\n";
   j += "  \"latency_us\": {\"p50\": " + std::to_string(h.Percentile(0.5)) +
@@ -138,6 +139,13 @@ std::string HtmlReport(const ReplayResults& r) {
                 {{"p50", p50}, {"p99", p99}}, xs);
   html += Chart("Latency distribution (cumulative, log scale)", "% of requests", {{"CDF", cdf}},
                 lat_x, /*log_x=*/true);
+  if (!r.errors_by_kind.empty() || r.skipped > 0) {
+    html += "<h3>Errors by kind</h3><ul>";
+    for (const auto& [kind, n] : r.errors_by_kind) {
+      html += "<li>" + HtmlEscape(kind) + ": " + std::to_string(n) + "</li>";
+    }
+    html += "<li>never issued (run time limit): " + std::to_string(r.skipped) + "</li></ul>";
+  }
   if (!r.checks.examples.empty()) {
     html += "<h3>First anomalies</h3><ul>";
     for (const auto& e : r.checks.examples) html += "<li>" + HtmlEscape(e) + "</li>";
