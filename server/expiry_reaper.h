@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "storage/session_store.h"
-#include "util/mutex.h"
+#include "util/periodic_thread.h"
 
 namespace sessionserver {
 
@@ -21,22 +21,12 @@ class ExpiryReaper {
   // Every `interval_us` of real time, reclaims up to `budget` items; if a round used its whole
   // budget (a wave of expiries), the next round starts at once. Not owned: `store`.
   ExpiryReaper(SessionStore* store, int64_t interval_us, size_t budget);
-  ~ExpiryReaper();
 
-  void Start() EXCLUDES(mu_);
-  void Stop() EXCLUDES(mu_);
+  void Start() { thread_.Start(); }
+  void Stop() { thread_.Stop(); }
 
  private:
-  void Run() EXCLUDES(mu_);
-
-  SessionStore* const store_;
-  const int64_t interval_us_;
-  const size_t budget_;
-  std::thread thread_;
-
-  Mutex mu_;
-  CondVar cv_;
-  bool stopping_ GUARDED_BY(mu_) = false;
+  PeriodicThread thread_;
 };
 
 }  // namespace sessionserver

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "server/expiry_reaper.h"
+#include "server/heartbeat.h"
 #include "server/server_flags.h"
 #include "server/session_handler.h"
 #include "server/thrift_server.h"
@@ -173,11 +174,23 @@ int Run() {
   }
   ExpiryReaper reaper(store.get(), config.expiry_interval_us, config.expiry_budget);
   reaper.Start();
+  std::unique_ptr<Heartbeat> heartbeat;
+  if (config.use_redis) {
+    HeartbeatOptions ho;
+    ho.redis_host = config.redis.host;
+    ho.redis_port = config.redis.port;
+    ho.address = config.thrift.host + ":" + std::to_string(server.port());
+    ho.server_id = config.server_id.empty() ? ho.address : config.server_id;
+    ho.interval_ms = config.heartbeat_ms;
+    heartbeat = std::make_unique<Heartbeat>(ho, handler.get());
+    heartbeat->Start();
+  }
   LOG(INFO) << "session_server listening on " << config.thrift.host << ":" << server.port()
             << ", memory tier " << store->GetStats().capacity_bytes << " bytes";
 
   const int sig = WaitForShutdownSignal(signals);
   LOG(INFO) << "signal " << sig << ": shutting down";
+  if (heartbeat) heartbeat->Stop();  // the registry entry expires by itself
   reaper.Stop();
   server.Stop();
   int exit_code = 0;

@@ -57,6 +57,10 @@ DEFINE_bool(journal_sync, false,
 DEFINE_uint64(max_pending_bytes, 64ull << 20,
               "Bytes of changes queued for Redis kept in memory. Past it, queued values live "
               "only in the journal; without a journal, further changes are dropped (counted).");
+DEFINE_int64(heartbeat_ms, 1000,
+             "With --redis: how often this server renews its fleet registry entry (which lives 3 "
+             "intervals, so a dead server leaves the view after about 3 of them) and picks up "
+             "a drain request (sessionctl drain).");
 DEFINE_bool(enable_debug_clock, false,
             "Testing only: lets clients move this server's clock forward (debugAdvanceClock).");
 
@@ -117,6 +121,10 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->expiry_interval_us = FLAGS_expiry_interval_ms * 1000;
   c->expiry_budget = FLAGS_expiry_budget;
   c->use_redis = !FLAGS_redis.empty();
+  if (FLAGS_heartbeat_ms < 10 || FLAGS_heartbeat_ms > 60'000) {
+    return Status::InvalidArgument("--heartbeat_ms must be 10..60000");
+  }
+  c->heartbeat_ms = FLAGS_heartbeat_ms;
   c->write_behind.delay_us = FLAGS_write_behind_delay_ms * 1000;
   c->write_behind.max_pending_bytes = FLAGS_max_pending_bytes;
   c->journal = FLAGS_journal;

@@ -24,6 +24,7 @@ struct ServerConfig {
   std::string data_dir;  // empty: memory only
   uint64_t disk_bytes = 0;
   bool use_redis = false;  // --redis given
+  int64_t heartbeat_ms = 1000;
   RedisOptions redis;
   WriteBehindOptions write_behind;  // journal pointer filled in by main
   bool journal = true;

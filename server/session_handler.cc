@@ -121,6 +121,11 @@ SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const
   static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount, "name every op");
 }
 
+void SessionHandler::SetState(std::string state) {
+  MutexLock l(&id_mu_);
+  state_ = std::move(state);
+}
+
 void SessionHandler::SetServerId(std::string id) {
   MutexLock l(&id_mu_);
   server_id_ = std::move(id);
@@ -199,8 +204,8 @@ void SessionHandler::info(thrift::ServerInfo& result) {
   {
     MutexLock l(&id_mu_);
     result.serverId = server_id_;
+    result.state = state_;
   }
-  result.state = "active";
   result.uptimeSeconds = (clock_->NowMicros() - start_us_) / 1'000'000;
   result.counters = Counters();
 }

@@ -52,6 +52,8 @@ class SessionHandler : public thrift::SessionServiceIf {
 
   // Sets the identity info() reports (the bound port is known only after the server starts).
   void SetServerId(std::string id) EXCLUDES(id_mu_);
+  // Sets the state info() reports: "active" or "draining" (from the fleet registry).
+  void SetState(std::string state) EXCLUDES(id_mu_);
 
   // The counters info() reports, by name.
   std::map<std::string, int64_t> Counters() const;
@@ -66,6 +68,7 @@ class SessionHandler : public thrift::SessionServiceIf {
 
   mutable Mutex id_mu_;
   std::string server_id_ GUARDED_BY(id_mu_);
+  std::string state_ GUARDED_BY(id_mu_) = "active";
   SessionStore* const store_;
   const Parts parts_;
   const Clock* const clock_;

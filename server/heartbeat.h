@@ -1,0 +1,47 @@
+// Heartbeat: with --redis, a background thread that registers this server in the fleet's
+// registry (fleet/registry.h) every --heartbeat_ms, with its address, state and load, and picks
+// up the operator's drain flag: a draining server reports state "draining" in info() and in the
+// registry, so clients and sessionctl steer away from it. A registry outage changes nothing for
+// traffic: the heartbeat just retries next round.
+//
+// Thread-safe. Start once; Stop (or the destructor) joins the thread.
+#ifndef SESSIONSERVER_SERVER_HEARTBEAT_H_
+#define SESSIONSERVER_SERVER_HEARTBEAT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "fleet/registry.h"
+#include "server/session_handler.h"
+#include "util/periodic_thread.h"
+
+namespace sessionserver {
+
+struct HeartbeatOptions {
+  std::string redis_host;
+  int redis_port = 0;
+  std::string server_id;
+  std::string address;         // host:port clients should use
+  int64_t interval_ms = 1000;  // the entry lives 3 intervals: a dead server leaves in ~3 s
+};
+
+class Heartbeat {
+ public:
+  // `handler` is not owned and must outlive this.
+  Heartbeat(HeartbeatOptions options, SessionHandler* handler);
+  void Start() { thread_.Start(); }
+  void Stop() { thread_.Stop(); }
+
+ private:
+  void Beat();  // on the thread
+
+  const HeartbeatOptions options_;
+  SessionHandler* const handler_;
+  std::unique_ptr<fleet::Registry> registry_;  // used by the thread only
+  PeriodicThread thread_;
+};
+
+}  // namespace sessionserver
+
+#endif  // SESSIONSERVER_SERVER_HEARTBEAT_H_

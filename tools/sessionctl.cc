@@ -1,0 +1,85 @@
+// sessionctl: the operator's view of the fleet, through its registry in Redis.
+//   sessionctl --redis=host:port list               servers: id, address, state, load
+//   sessionctl --redis=host:port drain SERVER_ID    ask a server to drain (kept until undrain)
+//   sessionctl --redis=host:port undrain SERVER_ID
+//   sessionctl --redis=host:port stats              fleet totals
+#include <gflags/gflags.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "fleet/registry.h"
+
+DEFINE_string(redis, "127.0.0.1:6390", "host:port of the fleet's Redis (the registry)");
+
+namespace sessionserver::fleet {
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "sessionctl: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+int Main(int argc, char** argv) {
+  const size_t colon = FLAGS_redis.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "sessionctl: --redis must be host:port\n");
+    return 2;
+  }
+  Registry registry(FLAGS_redis.substr(0, colon), std::atoi(FLAGS_redis.c_str() + colon + 1));
+  const std::string command = argc > 1 ? argv[1] : "";
+  if ((command == "drain" || command == "undrain") && argc == 3) {
+    Status s = registry.SetDrain(argv[2], command == "drain");
+    if (!s.ok()) return Fail(s);
+    std::printf("%s %s: the server picks it up with its next heartbeat\n", command.c_str(),
+                argv[2]);
+    return 0;
+  }
+  if (command == "list" || command == "stats") {
+    std::vector<Member> members;
+    Status s = registry.List(&members);
+    if (!s.ok()) return Fail(s);
+    const int64_t now_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
+    int64_t items = 0, bytes = 0, requests = 0, active = 0;
+    if (command == "list") {
+      std::printf("%-24s %-22s %-9s %10s %14s %12s %8s\n", "SERVER", "ADDRESS", "STATE", "ITEMS",
+                  "BYTES", "REQUESTS", "AGE_MS");
+    }
+    for (const Member& m : members) {
+      items += m.items;
+      bytes += m.bytes;
+      requests += m.requests;
+      active += m.state == "active";
+      if (command == "list") {
+        std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld\n", m.id.c_str(),
+                    m.address.c_str(), m.state.c_str(), static_cast<long long>(m.items),
+                    static_cast<long long>(m.bytes), static_cast<long long>(m.requests),
+                    static_cast<long long>(std::max<int64_t>(0, now_ms - m.heartbeat_ms)));
+      }
+    }
+    if (command == "stats") {
+      std::printf(
+          "servers %zu (active %lld, draining %lld); items %lld; bytes %lld; requests %lld\n",
+          members.size(), static_cast<long long>(active),
+          static_cast<long long>(members.size()) - static_cast<long long>(active),
+          static_cast<long long>(items), static_cast<long long>(bytes),
+          static_cast<long long>(requests));
+    }
+    return 0;
+  }
+  std::fprintf(stderr,
+               "usage: sessionctl --redis=host:port list | stats | drain ID | undrain ID\n");
+  return 2;
+}
+
+}  // namespace
+}  // namespace sessionserver::fleet
+
+int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  return sessionserver::fleet::Main(argc, argv);
+}
