@@ -15,10 +15,12 @@
 #include <thread>
 
 #include "SessionService.h"
+#include "fleet/registry.h"
 #include "session_client/attributes.h"
 #include "session_client/session_id.h"
 #include "util/clock.h"
 #include "util/mutex.h"
+#include "util/periodic_thread.h"
 
 namespace sessionserver::client {
 
@@ -212,9 +214,23 @@ class ClientImpl : public SessionClient {
  public:
   explicit ClientImpl(ClientOptions options)
       : options_(std::move(options)), sealer_(options_.keys) {
-    for (const ServerAddress& a : options_.servers) {
-      servers_.push_back(std::make_unique<Server>(a, options_));
+    auto view = std::make_shared<View>();
+    for (const ServerAddress& a : options_.servers) view->members.push_back(Add(a));
+    view_ = std::move(view);
+    if (!options_.registry.empty()) {
+      size_t colon = options_.registry.rfind(':');
+      registry_ = std::make_unique<fleet::Registry>(
+          options_.registry.substr(0, colon), std::atoi(options_.registry.c_str() + colon + 1));
+      refresher_ = std::make_unique<PeriodicThread>(options_.view_refresh_ms * 1000, [this] {
+        Refresh();
+        return false;
+      });
+      refresher_->Start();
     }
+  }
+
+  ~ClientImpl() override {
+    if (refresher_) refresher_->Stop();
   }
 
   Status Load(std::string_view cookie_value, bool exclusive,
@@ -394,17 +410,63 @@ class ClientImpl : public SessionClient {
     s.lock_waits = lock_waits_;
     s.locks_forced = locks_forced_;
     s.rpc_errors = rpc_errors_;
+    s.view_refreshes = view_refreshes_;
+    s.view_size = CurrentView()->members.size();
     MutexLock l(&stats_mu_);
     s.connections_opened = connections_opened_;
     return s;
   }
 
  private:
+  // The membership view: the servers requests may go to, and which of them are draining (no new
+  // sessions are placed there). Replaced whole by Refresh; readers take a snapshot.
+  struct View {
+    std::vector<Server*> members;
+    std::vector<std::string> draining;
+    bool Draining(const std::string& id) const {
+      return std::find(draining.begin(), draining.end(), id) != draining.end();
+    }
+  };
+
+  std::shared_ptr<const View> CurrentView() const {
+    MutexLock l(&view_mu_);
+    return view_;
+  }
+
+  // The Server for `address`, created once and kept for the client's life (so pointers held by
+  // requests in flight stay valid when the view changes).
+  Server* Add(const ServerAddress& address) EXCLUDES(servers_mu_) {
+    MutexLock l(&servers_mu_);
+    auto& slot = servers_[address.id()];
+    if (!slot) slot = std::make_unique<Server>(address, options_);
+    return slot.get();
+  }
+
+  // A member of the current view by id, or null: the client only ever connects to members.
   Server* Find(std::string_view id) const {
-    for (const auto& s : servers_) {
-      if (s->id() == id) return s.get();
+    for (Server* s : CurrentView()->members) {
+      if (s->id() == id) return s;
     }
     return nullptr;
+  }
+
+  // Reads the registry: the view becomes its live members (with their draining flags). A failed
+  // read keeps the current view.
+  void Refresh() {
+    std::vector<fleet::Member> members;
+    if (!registry_->List(&members).ok() || members.empty()) return;
+    auto view = std::make_shared<View>();
+    for (const fleet::Member& m : members) {
+      std::vector<ServerAddress> parsed;
+      if (!ParseServerList(m.address, &parsed).ok() || parsed.size() != 1) continue;
+      Server* server = Add(parsed[0]);
+      view->members.push_back(server);
+      if (m.state == "draining") view->draining.push_back(server->id());
+    }
+    if (view->members.empty()) return;
+    ++view_refreshes_;
+    MutexLock l(&view_mu_);
+    view_ = std::move(view);
   }
 
   static Status Unknown(thrift::Status::type answer) {
@@ -416,15 +478,18 @@ class ClientImpl : public SessionClient {
   // going elsewhere while the owner lives would serve a copy that lags it), then the others by
   // rendezvous rank whose breakers allow it. If none does, all of them in rank order.
   std::vector<Server*> Candidates(std::string_view sid, Server* owner) const {
-    std::vector<Server*> ranked;
-    for (const auto& s : servers_) ranked.push_back(s.get());
+    const std::shared_ptr<const View> view = CurrentView();
+    std::vector<Server*> ranked = view->members;
     std::sort(ranked.begin(), ranked.end(),
               [&](Server* a, Server* b) { return Score(a->id(), sid) > Score(b->id(), sid); });
     std::vector<Server*> out;
     const int64_t now = MonotonicMicros();
     if (owner != nullptr) out.push_back(owner);
     for (Server* s : ranked) {
-      if (s != owner && s->Available(now)) out.push_back(s);
+      // A session with no owner yet is placed away from draining servers.
+      if (s != owner && s->Available(now) && (owner != nullptr || !view->Draining(s->id()))) {
+        out.push_back(s);
+      }
     }
     if (out.empty()) out = ranked;
     return out;
@@ -595,8 +660,8 @@ class ClientImpl : public SessionClient {
       return Status::OK();
     });
     if (!s.ok()) return s;
-    for (const auto& other : servers_) {
-      if (other.get() != confirmed_by) RemoveQuietly(sid, 0, other.get());
+    for (Server* other : CurrentView()->members) {
+      if (other != confirmed_by) RemoveQuietly(sid, 0, other);
     }
     return Status::OK();
   }
@@ -613,7 +678,13 @@ class ClientImpl : public SessionClient {
 
   const ClientOptions options_;
   const CookieSealer sealer_;
-  std::vector<std::unique_ptr<Server>> servers_;
+  mutable Mutex servers_mu_;
+  std::map<std::string, std::unique_ptr<Server>> servers_ GUARDED_BY(servers_mu_);
+  mutable Mutex view_mu_;
+  std::shared_ptr<const View> view_ GUARDED_BY(view_mu_);
+  std::unique_ptr<fleet::Registry> registry_;  // used by the refresher only
+  std::unique_ptr<PeriodicThread> refresher_;  // declared last: stopped before the rest goes
+  std::atomic<uint64_t> view_refreshes_{0};
   std::atomic<uint64_t> loads_{0}, commits_{0}, new_sessions_{0}, cookies_rejected_{0},
       cookies_foreign_server_{0}, failovers_{0}, lock_waits_{0}, locks_forced_{0}, rpc_errors_{0};
   mutable Mutex stats_mu_;
@@ -657,6 +728,10 @@ std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Stat
   if (options.call_timeout_ms <= 0 || options.connect_timeout_ms <= 0 ||
       options.lock_poll_ms <= 0 || options.lock_wait_ms < 0 || options.request_timeout_ms <= 0) {
     *status = Status::InvalidArgument("timeouts must be positive");
+  }
+  if (!options.registry.empty() &&
+      (options.registry.rfind(':') == std::string::npos || options.view_refresh_ms < 10)) {
+    *status = Status::InvalidArgument("registry must be host:port, view_refresh_ms >= 10");
   }
   if (options.breaker_failures < 1 || options.breaker_open_ms < 0) {
     *status = Status::InvalidArgument("breaker_failures must be >= 1, breaker_open_ms >= 0");

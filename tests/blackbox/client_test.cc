@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fleet/registry.h"
 #include "session_client/base64url.h"
 #include "session_client/session_id.h"
 #include "tests/blackbox/server_process.h"
@@ -303,6 +305,50 @@ TEST_F(ClientTest, ACookieNamingAnAddressOutsideTheViewIsNeverConnected) {
   EXPECT_LT(accept(fd, nullptr, nullptr), 0) << "the client connected to " << trap;
   close(fd);
   EXPECT_EQ(app->GetStats().cookies_foreign_server, 2u);
+}
+
+TEST_F(ClientTest, TheRegistryViewAddsServersAndSteersNewSessionsAwayFromDraining) {
+  ClientOptions options;
+  options.servers.push_back({"127.0.0.1", servers_[0]->port()});  // a seed: one server only
+  options.keys = keys_;
+  options.registry = "127.0.0.1:" + std::to_string(redis_.port());
+  options.view_refresh_ms = 20;
+  Status st;
+  auto app = SessionClient::Create(options, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto eventually = [](auto cond) {
+    for (int i = 0; i < 250 && !cond(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return cond();
+  };
+  ASSERT_TRUE(eventually([&] { return app->GetStats().view_size == 2; }))
+      << "the second server is discovered through the registry";
+  auto placements = [&](int n) {
+    std::map<std::string, int> by_server;
+    for (int i = 0; i < n; ++i) {
+      std::unique_ptr<Session> s;
+      EXPECT_TRUE(app->Load("", true, &s).ok());
+      if (s == nullptr) continue;
+      ++by_server[s->server_id()];
+      EXPECT_TRUE(app->Abandon(s.get()).ok());
+    }
+    return by_server;
+  };
+  EXPECT_EQ(placements(40).size(), 2u) << "new sessions land on both servers";
+
+  const std::string drained = "127.0.0.1:" + std::to_string(servers_[1]->port());
+  fleet::Registry registry("127.0.0.1", redis_.port());
+  ASSERT_TRUE(registry.SetDrain(drained, true).ok());
+  const uint64_t before = app->GetStats().view_refreshes;
+  ASSERT_TRUE(eventually([&] {
+    TestClient c(servers_[1]->port());
+    thrift::ServerInfo info;
+    c->info(info);
+    return info.state == "draining" && app->GetStats().view_refreshes > before + 2;
+  }));
+  const auto after = placements(30);
+  EXPECT_EQ(after.count(drained), 0u) << "no new session on a draining server";
 }
 
 TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {

@@ -52,8 +52,13 @@ struct ServerAddress {
 Status ParseServerList(std::string_view text, std::vector<ServerAddress>* out);
 
 struct ClientOptions {
-  std::vector<ServerAddress> servers;  // the membership view (static for now)
-  CookieKeySet keys;                   // shared by every instance of the web app
+  std::vector<ServerAddress> servers;  // the membership view; with a registry, the first one
+  // With the fleet's registry (the Redis "host:port" the servers register in), the view is
+  // refreshed every `view_refresh_ms` from the live members: servers added to the fleet get new
+  // sessions within a refresh, dead ones leave, and draining ones get no new sessions.
+  std::string registry;
+  int64_t view_refresh_ms = 1000;
+  CookieKeySet keys;  // shared by every instance of the web app
 
   int32_t session_timeout_minutes = 20;
   int64_t connect_timeout_ms = 200;
@@ -117,6 +122,8 @@ struct ClientStats {
   uint64_t failovers = 0;               // requests served by a server other than the cookie's
   uint64_t lock_waits = 0, locks_forced = 0;
   uint64_t rpc_errors = 0;
+  uint64_t view_refreshes = 0;                         // successful registry reads
+  size_t view_size = 0;                                // members in the view now
   std::map<std::string, uint64_t> connections_opened;  // by server id
 };
 
