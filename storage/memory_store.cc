@@ -234,8 +234,8 @@ class MemoryStore : public SessionStore {
     bool found = false;
     int64_t touched_until_us = 0;  // a queued touch's expiry, for the version it names
     uint64_t touched_version = 0;
+    BackingOp queued;  // a queued put's value is read from here, pinned, not copied twice
     if (options_.write_behind != nullptr) {
-      BackingOp queued;
       Status s = options_.write_behind->Lookup(id, &queued, &found);
       if (!s.ok()) return Status::Unavailable("write-behind queue read failed: " + s.ToString());
       if (found && queued.kind == BackingOp::Kind::kRemove) {
@@ -248,8 +248,7 @@ class MemoryStore : public SessionStore {
       }
       found = found && queued.kind == BackingOp::Kind::kPut;
       if (found) {
-        item = std::move(queued.item);
-        if (queued.value_owner) item.data.assign(queued.value);
+        item = std::move(queued.item);  // a pinned value stays in `queued`
         load->source = Load::Source::kQueue;
       }
     }
@@ -273,7 +272,8 @@ class MemoryStore : public SessionStore {
       item.expires_at_us = std::max(item.expires_at_us, touched_until_us);
     }
     if (!found) return Status::OK();
-    Entry* e = NewEntry(id, static_cast<uint32_t>(h), item.data, item.timeout_minutes);
+    const std::string_view data = queued.value_owner ? queued.value : std::string_view(item.data);
+    Entry* e = NewEntry(id, static_cast<uint32_t>(h), data, item.timeout_minutes);
     if (e == nullptr) return Status::Internal("out of memory loading a session item");
     e->version = item.version;
     e->last_access_us =
