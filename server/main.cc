@@ -20,28 +20,10 @@
 #include "storage/limits.h"
 #include "storage/write_behind.h"
 #include "util/port_file.h"
+#include "util/shutdown_signals.h"
 
 namespace sessionserver {
 namespace {
-
-// Blocks the shutdown signals in this thread and every thread it starts later, so that only
-// WaitForShutdownSignal receives them.
-sigset_t BlockShutdownSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  return set;
-}
-
-int WaitForShutdownSignal(const sigset_t& set) {
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
-  }
-  return sig;
-}
 
 constexpr int64_t kPersistTimeoutUs = 60'000'000;
 // How long shutdown waits for Redis to take what is queued (the journal keeps the rest).

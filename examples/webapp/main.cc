@@ -20,6 +20,7 @@
 #include "examples/webapp/app.h"
 #include "session_client/client.h"
 #include "util/port_file.h"
+#include "util/shutdown_signals.h"
 
 DEFINE_string(host, "127.0.0.1",
               "Address to listen on. Loopback by default: put a TLS-terminating proxy in front "
@@ -68,12 +69,7 @@ int Run() {
   }
 
   // Only the signal thread below receives SIGTERM/SIGINT (the server's threads inherit the mask).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = BlockShutdownSignals();
 
   WebApp app(session_client.get());
   httplib::Server server;
@@ -101,9 +97,7 @@ int Run() {
 
   std::atomic<bool> listen_returned{false};
   std::thread stopper([&] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
-    }
+    const int sig = WaitForShutdownSignal(signals);
     // stop() does nothing before the accept loop runs: a signal during start-up waits for it.
     while (!server.is_running() && !listen_returned) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
