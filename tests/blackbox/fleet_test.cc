@@ -55,8 +55,8 @@ class FleetTest : public ::testing::Test {
 TEST_F(FleetTest, ServersRegisterDrainUndrainAndLeaveWhenDead) {
   ServerProcess a, b;
   const std::string redis = "--redis=127.0.0.1:" + std::to_string(redis_.port());
-  ASSERT_TRUE(a.Start({redis, "--heartbeat_ms=100", "--data_dir=" + dir_.path() + "/a"}));
-  ASSERT_TRUE(b.Start({redis, "--heartbeat_ms=100", "--data_dir=" + dir_.path() + "/b"}));
+  ASSERT_TRUE(a.Start({redis, "--heartbeat_ms=200", "--data_dir=" + dir_.path() + "/a"}));
+  ASSERT_TRUE(b.Start({redis, "--heartbeat_ms=200", "--data_dir=" + dir_.path() + "/b"}));
   const std::string id_a = "127.0.0.1:" + std::to_string(a.port());
   const std::string id_b = "127.0.0.1:" + std::to_string(b.port());
   ASSERT_TRUE(Eventually([&] {
@@ -72,8 +72,10 @@ TEST_F(FleetTest, ServersRegisterDrainUndrainAndLeaveWhenDead) {
     return list.find("draining") != std::string::npos;
   })) << Ctl("list");
   EXPECT_EQ(State(b.port()), "active") << "only the named server drains";
-  EXPECT_NE(Ctl("stats").find("servers 2 (active 1, draining 1)"), std::string::npos)
-      << Ctl("stats");
+  // Eventually: on a loaded machine a late heartbeat can let an entry lapse for a moment.
+  EXPECT_TRUE(Eventually([&] {
+    return Ctl("stats").find("servers 2 (active 1, draining 1)") != std::string::npos;
+  })) << Ctl("stats");
 
   Ctl("undrain " + id_a);
   EXPECT_TRUE(Eventually([&] { return State(a.port()) == "active"; }));
