@@ -76,10 +76,13 @@ Status Registry::Heartbeat(const Member& me, int64_t ttl_ms, bool* draining) {
   *draining = Reply(static_cast<redisReply*>(raw))->integer == 1;
   const std::string key = MemberKey(me.id);
   for (const std::vector<std::string>& cmd :
-       {std::vector<std::string>{
-            "HSET", key, "address", me.address, "state", *draining ? "draining" : "active",
-            "heartbeat_ms", std::to_string(me.heartbeat_ms), "items", std::to_string(me.items),
-            "bytes", std::to_string(me.bytes), "requests", std::to_string(me.requests)},
+       {std::vector<std::string>{"HSET", key, "address", me.address, "state",
+                                 !*draining              ? "active"
+                                 : me.state == "drained" ? "drained"
+                                                         : "draining",
+                                 "heartbeat_ms", std::to_string(me.heartbeat_ms), "items",
+                                 std::to_string(me.items), "bytes", std::to_string(me.bytes),
+                                 "requests", std::to_string(me.requests)},
         std::vector<std::string>{"PEXPIRE", key, std::to_string(ttl_ms)},
         std::vector<std::string>{"SADD", kPrefix, me.id}}) {
     s = Run(cmd, &raw);

@@ -21,7 +21,7 @@ namespace sessionserver::fleet {
 struct Member {
   std::string id;
   std::string address;       // host:port clients connect to
-  std::string state;         // "active" or "draining"
+  std::string state;         // "active", "draining" or "drained" (see SessionHandler::SetState)
   int64_t heartbeat_ms = 0;  // wall-clock ms of the last heartbeat
   int64_t items = 0, bytes = 0, requests = 0;
 };
@@ -33,8 +33,9 @@ class Registry {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // Writes `me` (its state is ignored: the drain flag decides it) with a TTL of `ttl_ms`, and
-  // reports whether an operator asked this server to drain.
+  // Writes `me` with a TTL of `ttl_ms`, and reports whether an operator asked this server to
+  // drain. The drain flag decides the state written: "active" without it; with it, "drained" if
+  // me.state says so, else "draining".
   Status Heartbeat(const Member& me, int64_t ttl_ms, bool* draining);
   // The members whose heartbeat has not expired, by id. Expired ids are pruned from the set.
   Status List(std::vector<Member>* members);

@@ -23,6 +23,13 @@ enum Status {
   OK = 0,
   NOT_FOUND = 1,
   LOCKED = 2,
+  /**
+   * The server is draining and has handed this session off: the backing store has every change
+   * this server made to it, and this server will not serve it again. Send the request to another
+   * server (it restores the session from the backing store). Never the answer to the holder of
+   * the session's lock (its put, release or remove completes here), nor to remove.
+   */
+  MOVED = 3,
 }
 
 struct GetResult {
@@ -46,9 +53,30 @@ exception InvalidRequest {
   1: string message,
 }
 
+/** Where one session is on one server (for support; see sessionctl locate). */
+struct Location {
+  1: bool inMemory,
+  2: bool locked,
+  /** Left memory, on its way to the disk tier (stagedRemoval: as a removal). */
+  3: bool staged,
+  4: bool stagedRemoval,
+  /** The version of the memory or staged copy. */
+  5: i64 memoryVersion,
+  6: bool onDisk,
+  7: i64 diskVersion,
+  /** A change waits in the write-behind queue: "put", "remove" or "touch". */
+  8: bool queued,
+  9: string queuedKind,
+  10: i64 queuedVersion,
+}
+
 struct ServerInfo {
   1: string serverId,
-  /** "active" (draining and other states come with fleet operations). */
+  /**
+   * "active"; "draining" (an operator asked it to drain: it takes no new sessions and hands
+   * sessions off with MOVED); "drained" (draining, and the backing store has every change it
+   * holds: it may be stopped).
+   */
   2: string state,
   3: i64 uptimeSeconds,
   /** Request and storage counters; names are listed in docs/PROTOCOL.md. */
@@ -93,6 +121,20 @@ service SessionService {
 
   /** Restarts the item's sliding timeout, locked or not. NOT_FOUND if missing. */
   Status resetTimeout(1: string sessionId) throws (1: InvalidRequest e)
+
+  /**
+   * For a request that reaches this server for a session another server owned (failover, or a
+   * return after one): makes this server's copy at least as new as the backing store's, since
+   * the session may have changed elsewhere after this server last had it. OK: the copy here is
+   * current (or was replaced by the backing store's, or dropped for a newer removal there);
+   * NOT_FOUND: this server holds no copy (a read loads the backing store's); LOCKED: a request
+   * here holds the lock, the copy is left as is. Without a backing store: NOT_FOUND. Fails
+   * (TApplicationException) if the backing store cannot be read; the local copy then stands.
+   */
+  Status revalidate(1: string sessionId) throws (1: InvalidRequest e)
+
+  /** Where the session is on this server (memory, staging, disk, write-behind queue). */
+  Location locate(1: string sessionId) throws (1: InvalidRequest e)
 
   /** The server's identity, state, uptime and counters. */
   ServerInfo info()

@@ -6,9 +6,10 @@
 
 namespace sessionserver {
 
-Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler)
+Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind)
     : options_(std::move(options)),
       handler_(handler),
+      write_behind_(write_behind),
       registry_(std::make_unique<fleet::Registry>(options_.redis_host, options_.redis_port)),
       thread_(options_.interval_ms * 1000, [this] {
         Beat();
@@ -30,13 +31,29 @@ void Heartbeat::Beat() {
   me.requests = get("requests_get") + get("requests_get_exclusive") + get("requests_put") +
                 get("requests_remove") + get("requests_release_exclusive") +
                 get("requests_reset_timeout");
+  me.state = handler_->State();
   bool draining = false;
   const Status s = registry_->Heartbeat(me, 3 * options_.interval_ms, &draining);
-  if (s.ok()) {
-    handler_->SetState(draining ? "draining" : "active");
-  } else {
+  if (!s.ok()) {
     LOG_EVERY_N(WARNING, 30) << "heartbeat: " << s.ToString();
+    return;
   }
+  if (!draining) {
+    if (me.state != "active") LOG(INFO) << "undrained: active again";
+    handler_->SetState("active");
+    return;
+  }
+  if (me.state == "active") {
+    LOG(INFO) << "draining: no new sessions; sessions are handed off once Redis has them";
+    handler_->SetState("draining");
+  }
+  // Drained: no request holds a lock here (none can still change a session here) and Redis has
+  // every change.
+  const bool flushed =
+      get("locks_held") == 0 &&
+      (write_behind_ == nullptr || write_behind_->Flush(options_.interval_ms * 500).ok());
+  if (flushed && me.state != "drained") LOG(INFO) << "drained: Redis has every change";
+  handler_->SetState(flushed ? "drained" : "draining");
 }
 
 }  // namespace sessionserver

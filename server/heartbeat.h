@@ -1,8 +1,11 @@
 // Heartbeat: with --redis, a background thread that registers this server in the fleet's
 // registry (fleet/registry.h) every --heartbeat_ms, with its address, state and load, and picks
 // up the operator's drain flag: a draining server reports state "draining" in info() and in the
-// registry, so clients and sessionctl steer away from it. A registry outage changes nothing for
-// traffic: the heartbeat just retries next round.
+// registry, so clients and sessionctl steer away from it, and hands its sessions off (see
+// SessionHandler::SetState). Each beat while draining writes the whole write-behind queue out
+// (waiting up to half an interval); once it is empty and no request holds a lock here, the state
+// is "drained": the backing store has every change the server holds, and it may be stopped. A
+// registry outage changes nothing for traffic: the heartbeat just retries next round.
 //
 // Thread-safe. Start once; Stop (or the destructor) joins the thread.
 #ifndef SESSIONSERVER_SERVER_HEARTBEAT_H_
@@ -14,6 +17,7 @@
 
 #include "fleet/registry.h"
 #include "server/session_handler.h"
+#include "storage/write_behind.h"
 #include "util/periodic_thread.h"
 
 namespace sessionserver {
@@ -28,8 +32,8 @@ struct HeartbeatOptions {
 
 class Heartbeat {
  public:
-  // `handler` is not owned and must outlive this.
-  Heartbeat(HeartbeatOptions options, SessionHandler* handler);
+  // Not owned; both must outlive this.
+  Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind);
   void Start() { thread_.Start(); }
   void Stop() { thread_.Stop(); }
 
@@ -38,6 +42,7 @@ class Heartbeat {
 
   const HeartbeatOptions options_;
   SessionHandler* const handler_;
+  WriteBehind* const write_behind_;
   std::unique_ptr<fleet::Registry> registry_;  // used by the thread only
   PeriodicThread thread_;
 };

@@ -164,7 +164,7 @@ int Run() {
     ho.address = config.thrift.host + ":" + std::to_string(server.port());
     ho.server_id = config.server_id.empty() ? ho.address : config.server_id;
     ho.interval_ms = config.heartbeat_ms;
-    heartbeat = std::make_unique<Heartbeat>(ho, handler.get());
+    heartbeat = std::make_unique<Heartbeat>(ho, handler.get(), backing.write_behind.get());
     heartbeat->Start();
   }
   LOG(INFO) << "session_server listening on " << config.thrift.host << ":" << server.port()

@@ -19,6 +19,11 @@ thrift::Status::type ToThrift(Outcome o) {
   return thrift::Status::NOT_FOUND;
 }
 
+// How long a draining server's request waits for the session's changes to reach the backing
+// store before handing it off; after a timeout, hand-offs pause as long (Redis is slow or down:
+// sessions are served here meanwhile, which loses nothing).
+constexpr int64_t kHandoffWaitUs = 1'000'000;
+
 // Storage counters as info() names them (PROTOCOL.md lists them).
 const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"items", &StoreStats::items},
@@ -47,6 +52,8 @@ const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"restored_from_queue", &StoreStats::queue_loads},
     {"restored_from_redis", &StoreStats::backing_loads},
     {"created_while_redis_unreadable", &StoreStats::blind_creates},
+    {"superseded", &StoreStats::superseded},
+    {"locks_held", &StoreStats::locks_held},
 };
 
 // Write-behind queue counters (queue depth, oldest change, flushed, coalesced, retries, ...).
@@ -105,8 +112,9 @@ const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
     {"disk_stale_skipped", &DiskTierStats::stale_skipped},
 };
 
-const char* const kOpNames[] = {
-    "get", "get_exclusive", "release_exclusive", "put", "remove", "reset_timeout", "info"};
+const char* const kOpNames[] = {"get",        "get_exclusive", "release_exclusive",
+                                "put",        "remove",        "reset_timeout",
+                                "revalidate", "locate",        "info"};
 
 }  // namespace
 
@@ -122,8 +130,30 @@ SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const
 }
 
 void SessionHandler::SetState(std::string state) {
+  handing_off_.store(state != "active" && parts_.write_behind != nullptr);
   MutexLock l(&id_mu_);
   state_ = std::move(state);
+}
+
+std::string SessionHandler::State() const {
+  MutexLock l(&id_mu_);
+  return state_;
+}
+
+bool SessionHandler::HandOff(const std::string& id) {
+  if (!handing_off_.load(std::memory_order_relaxed)) return false;
+  const int64_t now = clock_->NowMicros();
+  if (now < handoff_paused_until_us_.load(std::memory_order_relaxed)) return false;
+  // The lock holder's own requests (put, release, remove) never come here; other requests of a
+  // locked session are answered as usual (LOCKED: they wait for it, then are handed off).
+  if (store_->IsLocked(id)) return false;
+  if (!parts_.write_behind->FlushId(id, kHandoffWaitUs).ok()) {
+    handoff_timeouts_.fetch_add(1, std::memory_order_relaxed);
+    handoff_paused_until_us_.store(clock_->NowMicros() + kHandoffWaitUs);
+    return false;
+  }
+  handoffs_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void SessionHandler::SetServerId(std::string id) {
@@ -155,6 +185,10 @@ void SessionHandler::FillGetResult(const ReadResult& r, thrift::GetResult* out) 
 
 void SessionHandler::get(thrift::GetResult& result, const std::string& session_id) {
   Count(kGet);
+  if (HandOff(session_id)) {
+    result.status = thrift::Status::MOVED;
+    return;
+  }
   ReadResult r;
   ThrowIfError(store_->Get(session_id, &r));
   FillGetResult(r, &result);
@@ -162,6 +196,10 @@ void SessionHandler::get(thrift::GetResult& result, const std::string& session_i
 
 void SessionHandler::getExclusive(thrift::GetResult& result, const std::string& session_id) {
   Count(kGetExclusive);
+  if (HandOff(session_id)) {
+    result.status = thrift::Status::MOVED;
+    return;
+  }
   ReadResult r;
   ThrowIfError(store_->GetExclusive(session_id, &r));
   FillGetResult(r, &result);
@@ -179,6 +217,7 @@ thrift::Status::type SessionHandler::put(const std::string& session_id, const st
                                          int32_t timeout_minutes, int64_t lock_cookie,
                                          bool create_uninitialized) {
   Count(kPut);
+  if (lock_cookie == 0 && HandOff(session_id)) return thrift::Status::MOVED;
   WriteResult w;
   ThrowIfError(
       store_->Put(session_id, data, timeout_minutes, lock_cookie, create_uninitialized, &w));
@@ -194,9 +233,36 @@ thrift::Status::type SessionHandler::remove(const std::string& session_id, int64
 
 thrift::Status::type SessionHandler::resetTimeout(const std::string& session_id) {
   Count(kResetTimeout);
+  if (HandOff(session_id)) return thrift::Status::MOVED;
   WriteResult w;
   ThrowIfError(store_->ResetTimeout(session_id, &w));
   return ToThrift(w.outcome);
+}
+
+thrift::Status::type SessionHandler::revalidate(const std::string& session_id) {
+  Count(kRevalidate);
+  WriteResult w;
+  const Status s = store_->Revalidate(session_id, &w);
+  if (s.code() == Status::Code::kUnavailable) revalidate_errors_.fetch_add(1);
+  ThrowIfError(s);
+  revalidations_.fetch_add(1, std::memory_order_relaxed);
+  return ToThrift(w.outcome);
+}
+
+void SessionHandler::locate(thrift::Location& result, const std::string& session_id) {
+  Count(kLocate);
+  Location where;
+  ThrowIfError(store_->Locate(session_id, &where));
+  result.inMemory = where.in_memory;
+  result.locked = where.locked;
+  result.staged = where.staged;
+  result.stagedRemoval = where.staged_removal;
+  result.memoryVersion = static_cast<int64_t>(where.memory_version);
+  result.onDisk = where.on_disk;
+  result.diskVersion = static_cast<int64_t>(where.disk_version);
+  result.queued = where.queued;
+  result.queuedKind = where.queued_kind;
+  result.queuedVersion = static_cast<int64_t>(where.queued_version);
 }
 
 void SessionHandler::info(thrift::ServerInfo& result) {
@@ -229,6 +295,10 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
         static_cast<int64_t>(requests_[op].load(std::memory_order_relaxed));
   }
   c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
+  c["handoffs"] = static_cast<int64_t>(handoffs_.load(std::memory_order_relaxed));
+  c["handoff_timeouts"] = static_cast<int64_t>(handoff_timeouts_.load(std::memory_order_relaxed));
+  c["revalidations"] = static_cast<int64_t>(revalidations_.load(std::memory_order_relaxed));
+  c["revalidate_errors"] = static_cast<int64_t>(revalidate_errors_.load(std::memory_order_relaxed));
   const StoreStats s = store_->GetStats();
   AddCounters(s, kStoreCounters, &c);
   c["hits_memory"] = static_cast<int64_t>(s.hits - s.disk_hits);

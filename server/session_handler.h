@@ -27,8 +27,8 @@ class SessionHandler : public thrift::SessionServiceIf {
  public:
   // The parts below the store whose counters info() reports; each may be null (not configured).
   struct Parts {
-    const DiskTier* disk = nullptr;  // also null if it failed to open
-    const WriteBehind* write_behind = nullptr;
+    const DiskTier* disk = nullptr;       // also null if it failed to open
+    WriteBehind* write_behind = nullptr;  // also hands sessions off while draining
     const BackingStore* backing_store = nullptr;
     const Journal* journal = nullptr;
   };
@@ -47,24 +47,45 @@ class SessionHandler : public thrift::SessionServiceIf {
                            bool create_uninitialized) override;
   thrift::Status::type remove(const std::string& session_id, int64_t lock_cookie) override;
   thrift::Status::type resetTimeout(const std::string& session_id) override;
+  thrift::Status::type revalidate(const std::string& session_id) override;
+  void locate(thrift::Location& result, const std::string& session_id) override;
   void info(thrift::ServerInfo& result) override;
   void debugAdvanceClock(int64_t millis) override;
 
   // Sets the identity info() reports (the bound port is known only after the server starts).
   void SetServerId(std::string id) EXCLUDES(id_mu_);
-  // Sets the state info() reports: "active" or "draining" (from the fleet registry).
+  // Sets the state info() reports: "active", "draining" or "drained" (from the fleet registry
+  // and the heartbeat). In any state but "active" the handler hands sessions off: a request for
+  // a session no request here holds the lock of is answered MOVED once the backing store has
+  // every change of it (a session whose changes cannot be written within a second is served
+  // here as usual, so a drain never fails a request). Without a backing store nothing is handed
+  // off.
   void SetState(std::string state) EXCLUDES(id_mu_);
+  std::string State() const EXCLUDES(id_mu_);
 
   // The counters info() reports, by name.
   std::map<std::string, int64_t> Counters() const;
 
  private:
-  enum Op { kGet, kGetExclusive, kRelease, kPut, kRemove, kResetTimeout, kInfo, kOpCount };
+  enum Op {
+    kGet,
+    kGetExclusive,
+    kRelease,
+    kPut,
+    kRemove,
+    kResetTimeout,
+    kRevalidate,
+    kLocate,
+    kInfo,
+    kOpCount
+  };
 
   void Count(Op op) { requests_[op].fetch_add(1, std::memory_order_relaxed); }
   // Throws InvalidRequest (bad input) or TApplicationException (anything else) if !s.ok().
   void ThrowIfError(const Status& s);
   static void FillGetResult(const ReadResult& r, thrift::GetResult* out);
+  // Draining: true if the request for `id` is to be answered MOVED (see SetState).
+  bool HandOff(const std::string& id);
 
   mutable Mutex id_mu_;
   std::string server_id_ GUARDED_BY(id_mu_);
@@ -76,6 +97,10 @@ class SessionHandler : public thrift::SessionServiceIf {
   const int64_t start_us_;
   std::array<std::atomic<uint64_t>, kOpCount> requests_{};
   std::atomic<uint64_t> invalid_requests_{0};
+  std::atomic<bool> handing_off_{false};
+  std::atomic<int64_t> handoff_paused_until_us_{0};  // after a flush timed out (Redis slow)
+  std::atomic<uint64_t> handoffs_{0}, handoff_timeouts_{0}, revalidations_{0},
+      revalidate_errors_{0};
 };
 
 }  // namespace sessionserver

@@ -149,6 +149,17 @@ class Server {
     }
   }
 
+  // The server answered MOVED (it is draining): place nothing new there and send no failover
+  // there for a while, even before the registry says so.
+  void Moved(int64_t now_us) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    moved_until_us_ = now_us + kMovedHintUs;
+  }
+  bool RecentlyMoved(int64_t now_us) const EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    return now_us < moved_until_us_;
+  }
+
   // An idle connection, or null (then the caller opens one).
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_) {
     MutexLock l(&mu_);
@@ -187,7 +198,9 @@ class Server {
   const ServerAddress address_;
   const std::string id_;
   const ClientOptions& options_;
+  static constexpr int64_t kMovedHintUs = 10'000'000;
   mutable Mutex mu_;
+  int64_t moved_until_us_ GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
   int failures_ GUARDED_BY(mu_) = 0;
   int64_t open_until_us_ GUARDED_BY(mu_) = 0;
@@ -253,6 +266,8 @@ class ClientImpl : public SessionClient {
       session->id_ = sid;
       bool found = false;
       Status s = WithFailover(sid, owner, [&](Server* server) {
+        // Another server may have changed the session since this one last had it.
+        if (server != owner) Revalidate(server, sid);
         return Fetch(server, exclusive, session.get(), &found);
       });
       if (!s.ok()) return Public(s);
@@ -328,7 +343,7 @@ class ClientImpl : public SessionClient {
       Status c = Call(server, [&](Rpc* rpc) {
         answer = rpc->put(fresh, data, options_.session_timeout_minutes, 0, false);
       });
-      if (c.ok() && answer != thrift::Status::OK) c = Unknown(answer);
+      if (c.ok() && answer != thrift::Status::OK) c = Answer(server, answer);
       thrift::GetResult r;
       if (c.ok()) c = Call(server, [&](Rpc* rpc) { rpc->getExclusive(r, fresh); });
       if (c.ok() && r.status != thrift::Status::OK) {
@@ -411,6 +426,8 @@ class ClientImpl : public SessionClient {
     s.locks_forced = locks_forced_;
     s.rpc_errors = rpc_errors_;
     s.view_refreshes = view_refreshes_;
+    s.handoffs_followed = handoffs_followed_;
+    s.revalidations = revalidations_;
     s.view_size = CurrentView()->members.size();
     MutexLock l(&stats_mu_);
     s.connections_opened = connections_opened_;
@@ -461,7 +478,7 @@ class ClientImpl : public SessionClient {
       if (!ParseServerList(m.address, &parsed).ok() || parsed.size() != 1) continue;
       Server* server = Add(parsed[0]);
       view->members.push_back(server);
-      if (m.state == "draining") view->draining.push_back(server->id());
+      if (m.state != "active") view->draining.push_back(server->id());  // draining or drained
     }
     if (view->members.empty()) return;
     ++view_refreshes_;
@@ -474,9 +491,27 @@ class ClientImpl : public SessionClient {
                             std::to_string(static_cast<int>(answer)));
   }
 
+  // An answer other than the one expected: MOVED (the server is draining and handed the session
+  // off) goes on to the next candidate, like a server that cannot be reached but without
+  // counting against its breaker.
+  Status Answer(Server* server, thrift::Status::type answer) {
+    if (answer != thrift::Status::MOVED) return Unknown(answer);
+    server->Moved(MonotonicMicros());
+    ++handoffs_followed_;
+    return Status::IOError(server->id() + " is draining and handed the session off");
+  }
+
+  // Asks `server` to bring its copy of `sid` up to the backing store's before a failover reads
+  // it there. Best effort: if it fails, the read goes ahead (the copy there is all there is).
+  void Revalidate(Server* server, const std::string& sid) {
+    thrift::Status::type ignored;
+    if (Call(server, [&](Rpc* rpc) { ignored = rpc->revalidate(sid); }).ok()) ++revalidations_;
+  }
+
   // The servers to try for `sid`: the owner first, always (its breaker only orders the others;
   // going elsewhere while the owner lives would serve a copy that lags it), then the others by
-  // rendezvous rank whose breakers allow it. If none does, all of them in rank order.
+  // rendezvous rank that are not draining and whose breakers allow it. If there are none, all
+  // the others in rank order.
   std::vector<Server*> Candidates(std::string_view sid, Server* owner) const {
     const std::shared_ptr<const View> view = CurrentView();
     std::vector<Server*> ranked = view->members;
@@ -486,12 +521,18 @@ class ClientImpl : public SessionClient {
     const int64_t now = MonotonicMicros();
     if (owner != nullptr) out.push_back(owner);
     for (Server* s : ranked) {
-      // A session with no owner yet is placed away from draining servers.
-      if (s != owner && s->Available(now) && (owner != nullptr || !view->Draining(s->id()))) {
+      // New sessions and failovers go to servers that are not draining.
+      if (s != owner && s->Available(now) && !view->Draining(s->id()) && !s->RecentlyMoved(now)) {
         out.push_back(s);
       }
     }
-    if (out.empty()) out = ranked;
+    if (out.size() == (owner != nullptr ? 1u : 0u)) {
+      // Nothing else: draining servers and open breakers (a server restarted since it failed
+      // may well answer) are better than failing the request.
+      for (Server* s : ranked) {
+        if (s != owner) out.push_back(s);
+      }
+    }
     return out;
   }
 
@@ -576,7 +617,7 @@ class ClientImpl : public SessionClient {
         if (DecodeAttributes(r.data, &attrs)) session->attrs_ = std::move(attrs);
         return Status::OK();
       }
-      if (r.status != thrift::Status::LOCKED) return Unknown(r.status);
+      if (r.status != thrift::Status::LOCKED) return Answer(server, r.status);
       if (MonotonicMicros() >= deadline) {
         return Status::Unavailable("the session stayed locked by another request for " +
                                    std::to_string(options_.lock_wait_ms) + " ms");
@@ -612,7 +653,7 @@ class ClientImpl : public SessionClient {
         Status c = Call(server, [&](Rpc* rpc) {
           answer = rpc->put(session->id_, "", options_.session_timeout_minutes, 0, true);
         });
-        if (c.ok() && answer != thrift::Status::OK) c = Unknown(answer);
+        if (c.ok() && answer != thrift::Status::OK) c = Answer(server, answer);
         if (!c.ok()) return c;
         return Fetch(server, true, session.get(), &found);
       });
@@ -684,7 +725,7 @@ class ClientImpl : public SessionClient {
   std::shared_ptr<const View> view_ GUARDED_BY(view_mu_);
   std::unique_ptr<fleet::Registry> registry_;  // used by the refresher only
   std::unique_ptr<PeriodicThread> refresher_;  // declared last: stopped before the rest goes
-  std::atomic<uint64_t> view_refreshes_{0};
+  std::atomic<uint64_t> view_refreshes_{0}, handoffs_followed_{0}, revalidations_{0};
   std::atomic<uint64_t> loads_{0}, commits_{0}, new_sessions_{0}, cookies_rejected_{0},
       cookies_foreign_server_{0}, failovers_{0}, lock_waits_{0}, locks_forced_{0}, rpc_errors_{0};
   mutable Mutex stats_mu_;

@@ -130,6 +130,63 @@ class MemoryStore : public SessionStore {
     return s;
   }
 
+  Status Revalidate(std::string_view id, WriteResult* out) override {
+    Status s = CheckSessionId(id);
+    if (!s.ok()) return s;
+    out->outcome = Outcome::kNotFound;
+    if (options_.backing_store == nullptr) return Status::OK();
+    ItemRecord item;
+    bool found = false;
+    s = options_.backing_store->Get(id, &item, &found);
+    if (!s.ok()) return Status::Unavailable("backing store read failed: " + s.ToString());
+    if (!found && item.version == 0) return Status::OK();  // never there, or long gone
+    const uint64_t h = hasher_(id);
+    Entry* newer = found ? EntryFromRecord(id, static_cast<uint32_t>(h), item, item.data) : nullptr;
+    if (found && newer == nullptr) return Status::Internal("out of memory loading a session item");
+    bool consumed = false;
+    s = WithDiskTier(id, h,
+                     [&](Segment* seg, uint32_t hash, int64_t now, Leftovers* lo, Load* load) {
+                       seg->Supersede(id, hash, newer, item.version, now, out, lo, load);
+                       consumed = !load->needed;
+                     });
+    if (!consumed && newer != nullptr) Unref(newer);
+    return s;
+  }
+
+  bool IsLocked(std::string_view id) override {
+    if (!CheckSessionId(id).ok()) return false;
+    const uint64_t h = hasher_(id);
+    Location where;
+    SegmentFor(h)->Peek(id, static_cast<uint32_t>(h), clock_->NowMicros(), &where);
+    return where.locked;
+  }
+
+  Status Locate(std::string_view id, Location* out) override {
+    Status s = CheckSessionId(id);
+    if (!s.ok()) return s;
+    *out = Location();
+    const uint64_t h = hasher_(id);
+    SegmentFor(h)->Peek(id, static_cast<uint32_t>(h), clock_->NowMicros(), out);
+    ItemRecord item;
+    if (options_.disk_tier != nullptr) {
+      s = options_.disk_tier->Read(id, &item, &out->on_disk);
+      if (!s.ok()) return s;
+      if (out->on_disk) out->disk_version = item.version;
+    }
+    if (options_.write_behind != nullptr) {
+      BackingOp op;
+      s = options_.write_behind->Lookup(id, &op, &out->queued);
+      if (!s.ok()) return s;
+      if (out->queued) {
+        out->queued_version = op.item.version;
+        out->queued_kind = op.kind == BackingOp::Kind::kPut      ? "put"
+                           : op.kind == BackingOp::Kind::kRemove ? "remove"
+                                                                 : "touch";
+      }
+    }
+    return Status::OK();
+  }
+
   size_t ReclaimExpired(size_t budget) override {
     size_t reclaimed = 0;
     // Visit every segment once at most, starting after the one the previous call ended on.
@@ -158,7 +215,8 @@ class MemoryStore : public SessionStore {
 
   StoreStats GetStats() const override {
     StoreStats stats;
-    for (const auto& s : segments_) s->AddStats(&stats);
+    const int64_t now = clock_->NowMicros();
+    for (const auto& s : segments_) s->AddStats(now, &stats);
     if (writer_) {
       stats.disk_write_errors = writer_->write_errors();
       stats.disk_write_failing = writer_->failing();
@@ -273,14 +331,21 @@ class MemoryStore : public SessionStore {
     }
     if (!found) return Status::OK();
     const std::string_view data = queued.value_owner ? queued.value : std::string_view(item.data);
-    Entry* e = NewEntry(id, static_cast<uint32_t>(h), data, item.timeout_minutes);
-    if (e == nullptr) return Status::Internal("out of memory loading a session item");
+    load->entry = EntryFromRecord(id, static_cast<uint32_t>(h), item, data);
+    if (load->entry == nullptr) return Status::Internal("out of memory loading a session item");
+    return Status::OK();
+  }
+
+  // A new entry (one reference) holding `item` with `data` as its value, or null (out of memory).
+  static Entry* EntryFromRecord(std::string_view id, uint32_t h, const ItemRecord& item,
+                                std::string_view data) {
+    Entry* e = NewEntry(id, h, data, item.timeout_minutes);
+    if (e == nullptr) return nullptr;
     e->version = item.version;
     e->last_access_us =
         item.expires_at_us - static_cast<int64_t>(item.timeout_minutes) * 60'000'000;
     if (item.uninitialized) e->flags |= Entry::kUninitialized;
-    load->entry = e;
-    return Status::OK();
+    return e;
   }
 
   // Finishes, with no lock held, what a segment operation handed back.

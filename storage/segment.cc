@@ -491,6 +491,54 @@ void Segment::ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us, 
   out->outcome = Outcome::kOk;
 }
 
+void Segment::Supersede(std::string_view key, uint32_t hash, Entry* newer, uint64_t remote_version,
+                        int64_t now_us, WriteResult* out, Leftovers* lo, Load* load) {
+  MutexLock l(&mu_);
+  Entry* e = FindLive(key, hash, now_us, lo, load);
+  if (load->needed) return;  // the caller keeps `newer` for the next attempt
+  // Versions issued here from now on must be above the backing store's, or it would refuse them.
+  last_version_ = std::max(last_version_, remote_version);
+  if (e == nullptr || e->version >= remote_version) {  // nothing here, or ours is as new
+    if (newer != nullptr) lo->released.push_back(newer);
+    out->outcome = e == nullptr ? Outcome::kNotFound : Outcome::kOk;
+    return;
+  }
+  ExpireOldLock(e, now_us);
+  if (e->locked()) {  // a request here holds it: leave it to that request
+    if (newer != nullptr) lo->released.push_back(newer);
+    AnswerLocked(e, now_us, out);
+    return;
+  }
+  ++counters_.superseded;
+  InvalidateLoads(key);
+  out->outcome = Outcome::kOk;
+  if (newer == nullptr) {  // removed elsewhere after our copy was made: the removal stands
+    Discard(e, lo);
+    return;
+  }
+  newer->lock_cookie = e->lock_cookie;  // Install keeps cookies past this copy's (they only grow)
+  Unindex(e);
+  if (e->maybe_below()) newer->flags |= Entry::kMaybeBelow;
+  lo->released.push_back(e);
+  Install(newer, Load::Source::kBackingStore, now_us, lo);
+}
+
+void Segment::Peek(std::string_view key, uint32_t hash, int64_t now_us, Location* out) {
+  MutexLock l(&mu_);
+  const Entry* e = table_.Lookup(key, hash);
+  if (e == nullptr) {
+    auto it = staged_.find(std::string(key));
+    if (it == staged_.end()) return;
+    out->staged = true;
+    out->staged_removal = it->second.entry == nullptr;
+    out->memory_version = it->second.version;
+    return;
+  }
+  out->in_memory = !e->ExpiredAt(now_us);
+  out->locked = out->in_memory && e->locked() && !LockTooOld(e, now_us);
+  out->memory_version = e->version;
+}
+
 void Segment::CancelLoad(std::string_view key, Load* load, Leftovers* lo) {
   MutexLock l(&mu_);
   ReleaseTicket(key, load->ticket_generation);
@@ -594,7 +642,7 @@ void Segment::StageAll(int64_t now_us, Leftovers* lo) {
   }
 }
 
-void Segment::AddStats(StoreStats* s) const {
+void Segment::AddStats(int64_t now_us, StoreStats* s) const {
   MutexLock l(&mu_);
   s->items += table_.size();
   s->bytes += usage_;
@@ -617,6 +665,10 @@ void Segment::AddStats(StoreStats* s) const {
   s->tombstones += counters_.tombstones;
   s->queue_loads += counters_.queue_loads;
   s->backing_loads += counters_.backing_loads;
+  s->superseded += counters_.superseded;
+  for (const Entry* e = locked_.lru_next; e != &locked_; e = e->lru_next) {
+    s->locks_held += !LockTooOld(e, now_us);
+  }
   s->staged_items += staged_.size();
   s->staged_bytes += staged_bytes_;
 }

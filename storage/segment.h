@@ -133,6 +133,14 @@ class Segment {
   void ResetTimeout(std::string_view key, uint32_t hash, int64_t now_us, WriteResult* out,
                     Leftovers* lo, Load* load) EXCLUDES(mu_);
 
+  // Revalidation (contract in session_store.h): `newer` is the backing store's copy (owned; null
+  // for a removal there) of `remote_version`. Takes ownership of `newer` except when it stops
+  // with load->needed, when the caller keeps it for the next attempt.
+  void Supersede(std::string_view key, uint32_t hash, Entry* newer, uint64_t remote_version,
+                 int64_t now_us, WriteResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
+  // Where `key` is in this segment (memory fields of Location), without touching or loading it.
+  void Peek(std::string_view key, uint32_t hash, int64_t now_us, Location* out) EXCLUDES(mu_);
+
   // Drops the load ticket of an attempt that will not run again (the disk read failed).
   void CancelLoad(std::string_view key, Load* load, Leftovers* lo) EXCLUDES(mu_);
 
@@ -153,14 +161,15 @@ class Segment {
   // this and a full flush, the disk tier holds everything the segment had.
   void StageAll(int64_t now_us, Leftovers* lo) EXCLUDES(mu_);
 
-  void AddStats(StoreStats* stats) const EXCLUDES(mu_);
+  // Adds this segment's figures; `now_us` tells live locks from ones past the age limit.
+  void AddStats(int64_t now_us, StoreStats* stats) const EXCLUDES(mu_);
 
  private:
   struct Counters {
     uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, lock_conflicts = 0,
              locks_expired = 0, locks_acquired = 0, inserts = 0, updates = 0, removals = 0,
              disk_loads = 0, disk_hits = 0, staged_pullbacks = 0, spills = 0, spill_dropped = 0,
-             tombstones = 0, queue_loads = 0, backing_loads = 0;
+             tombstones = 0, queue_loads = 0, backing_loads = 0, superseded = 0;
   };
   struct Staged {
     Entry* entry = nullptr;  // null: tombstone

@@ -45,6 +45,20 @@ struct WriteResult {
   int64_t lock_age_ms = 0;
 };
 
+// Where one id is in one server (for support: sessionctl locate). Looking does not touch it.
+struct Location {
+  bool in_memory = false;       // indexed in the memory tier (and not expired)
+  bool locked = false;          // ... and locked by a request
+  bool staged = false;          // left memory, on its way to the disk tier
+  bool staged_removal = false;  // ... as a removal (tombstone)
+  uint64_t memory_version = 0;  // of the memory or staged copy
+  bool on_disk = false;
+  uint64_t disk_version = 0;
+  bool queued = false;      // a change waits in the write-behind queue
+  std::string queued_kind;  // "put", "remove" or "touch"
+  uint64_t queued_version = 0;
+};
+
 // A copy of one item, handed to an EvictionListener.
 struct ItemRecord {
   std::string id;
@@ -96,6 +110,8 @@ struct StoreStats {
                                // before the backing store had them)
   uint64_t backing_loads = 0;  // items restored from the backing store (Redis)
   uint64_t blind_creates = 0;  // create-uninitialized that went ahead while Redis was unreadable
+  uint64_t locks_held = 0;     // items locked by a request now (locks past the age limit aside)
+  uint64_t superseded = 0;     // local copies replaced or dropped by Revalidate (newer in Redis)
 };
 
 class SessionStore {
@@ -137,6 +153,23 @@ class SessionStore {
   // calling it often with a small budget spreads expiry work evenly (no periodic full sweep).
   // Returns the number reclaimed. Expired items are never served whether or not this runs.
   virtual size_t ReclaimExpired(size_t budget) = 0;
+
+  // For a session that moves between servers (a client fails over, or comes back after a
+  // failover): makes this store's copy of `id` at least as new as the backing store's, since
+  // another server may have changed or removed the session after this one last had it. An older
+  // local copy is replaced by the backing store's (or dropped if the backing store holds a newer
+  // removal). kOk: the local copy is now current; kNotFound: this store holds none (a read will
+  // load the backing store's); kLocked: a request here holds the lock, so the copy is left as it
+  // is. Without a backing store: kNotFound at once. Unavailable if the backing store cannot be
+  // read (the local copy is then all there is).
+  virtual Status Revalidate(std::string_view id, WriteResult* out) = 0;
+
+  // Whether a request holds the lock of `id` in memory now (a lock past the age limit does not
+  // count). Cheap: no lower tier is read.
+  virtual bool IsLocked(std::string_view id) = 0;
+
+  // Where `id` is: memory, staging area, disk tier, write-behind queue. Touches nothing.
+  virtual Status Locate(std::string_view id, Location* out) = 0;
 
   virtual StoreStats GetStats() const = 0;
 

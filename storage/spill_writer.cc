@@ -42,7 +42,7 @@ size_t SpillWriter::StagedItems() const {
   size_t n = 0;
   for (Segment* s : segments_) {
     StoreStats stats;
-    s->AddStats(&stats);
+    s->AddStats(/*now_us=*/0, &stats);
     n += stats.staged_items;
   }
   return n;

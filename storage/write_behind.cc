@@ -297,13 +297,20 @@ void WriteBehind::Run() {
 
 Status WriteBehind::Flush(int64_t timeout_us) {
   MutexLock l(&mu_);
-  ++flush_requests_;
-  cv_.SignalAll();
-  cv_.WaitFor(&mu_, timeout_us, [&]() REQUIRES(mu_) { return pending_.empty(); });
-  --flush_requests_;
-  if (pending_.empty()) return Status::OK();
+  if (WriteAllUntil([&]() REQUIRES(mu_) { return pending_.empty(); }, timeout_us)) {
+    return Status::OK();
+  }
   return Status::Unavailable(std::to_string(pending_.size()) +
                              " changes not yet written to the backing store");
+}
+
+Status WriteBehind::FlushId(std::string_view id, int64_t timeout_us) {
+  const std::string key(id);
+  MutexLock l(&mu_);
+  if (WriteAllUntil([&]() REQUIRES(mu_) { return pending_.count(key) == 0; }, timeout_us)) {
+    return Status::OK();
+  }
+  return Status::Unavailable("the session's changes are not yet written to the backing store");
 }
 
 WriteBehindStats WriteBehind::GetStats() const {

@@ -108,6 +108,11 @@ class WriteBehind {
   // real time passes (then Unavailable with the number left).
   Status Flush(int64_t timeout_us) EXCLUDES(mu_);
 
+  // Like Flush, but waits only until nothing is pending for `id` (its changes are written, or
+  // found stale). Everything pending is written at once meanwhile. For a draining server handing
+  // a session off to the fleet.
+  Status FlushId(std::string_view id, int64_t timeout_us) EXCLUDES(mu_);
+
   WriteBehindStats GetStats() const EXCLUDES(mu_);
 
  private:
@@ -149,6 +154,16 @@ class WriteBehind {
               std::vector<JournalKey>* erase) REQUIRES(mu_);
   // The pending change of a queue slot, or null if the slot is stale.
   Pending* Live(const Slot& slot) REQUIRES(mu_);
+  // Writes everything pending at once until `done` holds (checked under mu_) or `timeout_us` of
+  // real time passes; returns whether it holds.
+  template <typename Done>
+  bool WriteAllUntil(Done done, int64_t timeout_us) REQUIRES(mu_) {
+    ++flush_requests_;
+    cv_.SignalAll();
+    cv_.WaitFor(&mu_, timeout_us, done);
+    --flush_requests_;
+    return done();
+  }
   static size_t Bytes(const BackingOp& op) { return op.item.id.size() + op.data().size() + 64; }
 
   BackingStore* const store_;

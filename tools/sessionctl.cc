@@ -3,6 +3,7 @@
 //   sessionctl --redis=host:port drain SERVER_ID    ask a server to drain (kept until undrain)
 //   sessionctl --redis=host:port undrain SERVER_ID
 //   sessionctl --redis=host:port stats              fleet totals
+//   sessionctl --redis=host:port locate SESSION_ID  which tiers of which server hold it, and Redis
 #include <gflags/gflags.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "fleet/registry.h"
+#include "tools/locate.h"
 
 DEFINE_string(redis, "127.0.0.1:6390", "host:port of the fleet's Redis (the registry)");
 
@@ -38,6 +40,13 @@ int Main(int argc, char** argv) {
     std::printf("%s %s: the server picks it up with its next heartbeat\n", command.c_str(),
                 argv[2]);
     return 0;
+  }
+  if (command == "locate" && argc == 3) {
+    std::vector<Member> members;
+    Status s = registry.List(&members);
+    if (!s.ok()) return Fail(s);
+    return Locate(FLAGS_redis.substr(0, colon), std::atoi(FLAGS_redis.c_str() + colon + 1), members,
+                  argv[2]);
   }
   if (command == "list" || command == "stats") {
     std::vector<Member> members;
@@ -72,7 +81,8 @@ int Main(int argc, char** argv) {
     return 0;
   }
   std::fprintf(stderr,
-               "usage: sessionctl --redis=host:port list | stats | drain ID | undrain ID\n");
+               "usage: sessionctl --redis=host:port list | stats | drain ID | undrain ID | "
+               "locate SESSION_ID\n");
   return 2;
 }
 

@@ -35,11 +35,34 @@ class ClientTest : public ::testing::Test {
     ASSERT_TRUE(redis_.Start());
     for (int i = 0; i < 2; ++i) {
       servers_.push_back(std::make_unique<ServerProcess>());
-      ASSERT_TRUE(servers_.back()->Start({"--redis=127.0.0.1:" + std::to_string(redis_.port()),
-                                          "--data_dir=" + dir_.path() + "/s" + std::to_string(i),
-                                          "--write_behind_delay_ms=10"}));
+      ASSERT_TRUE(servers_.back()->Start(Flags(i)));
     }
     keys_ = CookieKeySet::Generate();
+  }
+  std::vector<std::string> Flags(int i) {
+    return {"--redis=127.0.0.1:" + std::to_string(redis_.port()),
+            "--data_dir=" + dir_.path() + "/s" + std::to_string(i), "--write_behind_delay_ms=10",
+            "--heartbeat_ms=200"};
+  }
+  std::string Id(int i) const { return "127.0.0.1:" + std::to_string(servers_[i]->port()); }
+  std::string State(int i) {
+    TestClient c(servers_[i]->port());
+    thrift::ServerInfo info;
+    c->info(info);
+    return info.state;
+  }
+  int64_t Counter(int i, const std::string& name) {
+    TestClient c(servers_[i]->port());
+    thrift::ServerInfo info;
+    c->info(info);
+    return info.counters[name];
+  }
+  template <typename Cond>
+  static bool Eventually(Cond cond) {  // polls every 20 ms for up to 10 s
+    for (int i = 0; i < 500 && !cond(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return cond();
   }
 
   std::unique_ptr<SessionClient> NewClient(ClientOptions options = {}) {
@@ -344,12 +367,92 @@ TEST_F(ClientTest, TheRegistryViewAddsServersAndSteersNewSessionsAwayFromDrainin
     TestClient c(servers_[1]->port());
     thrift::ServerInfo info;
     c->info(info);
-    return info.state == "draining";  // the registry says so from the same heartbeat
+    return info.state != "active";  // the registry says so from the same heartbeat
   }));
   const uint64_t seen = app->GetStats().view_refreshes;  // refreshes from here on see it
   ASSERT_TRUE(eventually([&] { return app->GetStats().view_refreshes > seen + 1; }));
   const auto after = placements(30);
   EXPECT_EQ(after.count(drained), 0u) << "no new session on a draining server";
+}
+
+// A drain under traffic: the draining server takes no new sessions, and hands each session off
+// (MOVED) only once Redis has its changes, so every request succeeds on the other server with the
+// latest data; a request holding a lock there finishes there first.
+TEST_F(ClientTest, DrainHandsEverySessionOffWithItsLatestDataAndFailsNoRequest) {
+  ClientOptions options;
+  options.registry = "127.0.0.1:" + std::to_string(redis_.port());
+  options.view_refresh_ms = 50;
+  auto app = NewClient(options);
+  std::vector<std::string> cookies;  // sessions owned by server 1, each with items "a;b;"
+  for (int i = 0; cookies.size() < 6 && i < 200; ++i) {
+    std::string c = AddItem(app.get(), "", "a");
+    auto s = Read(app.get(), c);
+    if (s != nullptr && s->server_id() == Id(1)) cookies.push_back(AddItem(app.get(), c, "b"));
+  }
+  ASSERT_EQ(cookies.size(), 6u);
+  std::unique_ptr<Session> held;  // a request in flight on server 1 when the drain starts
+  ASSERT_TRUE(app->Load(cookies[0], /*exclusive=*/true, &held).ok());
+  ASSERT_EQ(held->server_id(), Id(1));
+
+  fleet::Registry registry("127.0.0.1", redis_.port());
+  ASSERT_TRUE(registry.SetDrain(Id(1), true).ok());
+  ASSERT_TRUE(Eventually([&] { return State(1) != "active"; }));
+  EXPECT_EQ(State(1), "draining") << "a session is still locked there and may change";
+
+  for (size_t i = 1; i < cookies.size(); ++i) {
+    cookies[i] = AddItem(app.get(), cookies[i], "c");
+    auto s = Read(app.get(), cookies[i]);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->server_id(), Id(0)) << "handed off";
+    EXPECT_EQ(s->Get("cart").value_or(""), "a;b;c;");
+  }
+  held->Set("cart", held->Get("cart").value_or("") + "held;");
+  ASSERT_TRUE(app->Commit(held.get(), &cookies[0]).ok()) << "the lock holder finishes there";
+  cookies[0] = AddItem(app.get(), cookies[0], "c");
+  auto s0 = Read(app.get(), cookies[0]);
+  EXPECT_EQ(s0->server_id(), Id(0));
+  EXPECT_EQ(s0->Get("cart").value_or(""), "a;b;held;c;");
+  EXPECT_GE(Counter(1, "handoffs"), 6);
+  EXPECT_GE(app->GetStats().handoffs_followed, 6u);
+  for (int i = 0; i < 10; ++i) {
+    auto fresh = Read(app.get(), AddItem(app.get(), "", "new"));
+    EXPECT_EQ(fresh->server_id(), Id(0)) << "no new session on a draining server";
+  }
+  ASSERT_TRUE(Eventually([&] { return State(1) == "drained"; }));
+  EXPECT_EQ(Counter(1, "wb_queue_depth"), 0);
+  servers_[1]->Stop(SIGKILL);  // drained: nothing is lost even without a graceful stop
+  for (size_t i = 0; i < cookies.size(); ++i) {
+    EXPECT_EQ(Read(app.get(), cookies[i])->Get("cart").value_or(""),
+              i == 0 ? "a;b;held;c;" : "a;b;c;");
+  }
+}
+
+// Rolling upgrade: a session moves to the other server while its own restarts, then back when
+// the other one restarts. The restarted server's disk copy is older than what the other server
+// wrote meanwhile: it must be brought up to date, not served.
+TEST_F(ClientTest, ASessionThatMovesBackIsNotServedFromAStaleCopy) {
+  auto app = NewClient();
+  std::string cookie = AddItem(app.get(), "", "a");
+  const int owner = Read(app.get(), cookie)->server_id() == Id(0) ? 0 : 1;
+  const int other = 1 - owner;
+  const std::string owner_id = Id(owner);
+  // SIGTERM: the session goes to the owner's disk tier (and is in Redis).
+  servers_[owner]->Stop(SIGTERM);
+  cookie = AddItem(app.get(), cookie, "b");  // served by the other server
+  EXPECT_EQ(Read(app.get(), cookie)->server_id(), Id(other));
+  std::vector<std::string> flags = Flags(owner);
+  flags.push_back("--port=" + owner_id.substr(owner_id.rfind(':') + 1));
+  ASSERT_TRUE(servers_[owner]->Start(flags));  // warm, same address: its disk holds "a;" only
+  ASSERT_EQ(Id(owner), owner_id);
+  ASSERT_TRUE(Drained(servers_[other].get()));
+  servers_[other]->Stop(SIGKILL);
+  cookie = AddItem(app.get(), cookie, "c");  // back to the first server
+  auto s = Read(app.get(), cookie);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->server_id(), Id(owner));
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;c;") << "not the restarted server's stale copy";
+  EXPECT_GE(Counter(owner, "superseded"), 1);
+  EXPECT_GE(app->GetStats().revalidations, 1u);
 }
 
 TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {

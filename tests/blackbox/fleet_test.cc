@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/blackbox/server_process.h"
 #include "tests/temp_dir.h"
@@ -48,28 +49,39 @@ class FleetTest : public ::testing::Test {
     return false;
   }
 
+  // Starts a and b (a with `extra_a` too) heartbeating every 200 ms; waits until both are listed.
+  void StartTwo(ServerProcess* a, ServerProcess* b, const std::string& extra_a = "") {
+    const std::string redis = "--redis=127.0.0.1:" + std::to_string(redis_.port());
+    std::vector<std::string> flags_a = {redis, "--heartbeat_ms=200",
+                                        "--data_dir=" + dir_.path() + "/a"};
+    if (!extra_a.empty()) flags_a.push_back(extra_a);
+    ASSERT_TRUE(a->Start(flags_a));
+    ASSERT_TRUE(b->Start({redis, "--heartbeat_ms=200", "--data_dir=" + dir_.path() + "/b"}));
+    id_a_ = "127.0.0.1:" + std::to_string(a->port());
+    id_b_ = "127.0.0.1:" + std::to_string(b->port());
+    ASSERT_TRUE(Eventually([&] {
+      const std::string list = Ctl("list");
+      return list.find(id_a_) != std::string::npos && list.find(id_b_) != std::string::npos;
+    })) << Ctl("list");
+  }
+
   RedisServer redis_;
   TempDir dir_{"ss-fleet"};
+  std::string id_a_, id_b_;
 };
 
 TEST_F(FleetTest, ServersRegisterDrainUndrainAndLeaveWhenDead) {
   ServerProcess a, b;
-  const std::string redis = "--redis=127.0.0.1:" + std::to_string(redis_.port());
-  ASSERT_TRUE(a.Start({redis, "--heartbeat_ms=200", "--data_dir=" + dir_.path() + "/a"}));
-  ASSERT_TRUE(b.Start({redis, "--heartbeat_ms=200", "--data_dir=" + dir_.path() + "/b"}));
-  const std::string id_a = "127.0.0.1:" + std::to_string(a.port());
-  const std::string id_b = "127.0.0.1:" + std::to_string(b.port());
-  ASSERT_TRUE(Eventually([&] {
-    const std::string list = Ctl("list");
-    return list.find(id_a) != std::string::npos && list.find(id_b) != std::string::npos;
-  })) << Ctl("list");
+  ASSERT_NO_FATAL_FAILURE(StartTwo(&a, &b));
+  const std::string id_a = id_a_, id_b = id_b_;
   EXPECT_EQ(State(a.port()), "active");
 
   EXPECT_NE(Ctl("drain " + id_a).find("drain"), std::string::npos);
-  EXPECT_TRUE(Eventually([&] { return State(a.port()) == "draining"; }));
+  // No traffic, nothing queued: draining soon becomes drained (Redis has everything).
+  EXPECT_TRUE(Eventually([&] { return State(a.port()) == "drained"; }));
   EXPECT_TRUE(Eventually([&] {
     const std::string list = Ctl("list");
-    return list.find("draining") != std::string::npos;
+    return list.find("drained") != std::string::npos;
   })) << Ctl("list");
   EXPECT_EQ(State(b.port()), "active") << "only the named server drains";
   // Eventually: on a loaded machine a late heartbeat can let an entry lapse for a moment.
@@ -84,6 +96,34 @@ TEST_F(FleetTest, ServersRegisterDrainUndrainAndLeaveWhenDead) {
   EXPECT_TRUE(Eventually([&] { return Ctl("list").find(id_b) == std::string::npos; }))
       << "a dead server leaves the view when its heartbeat expires: " << Ctl("list");
   EXPECT_NE(Ctl("list").find(id_a), std::string::npos);
+}
+
+TEST_F(FleetTest, LocateShowsWhereASessionIsOnEveryServerAndInRedis) {
+  ServerProcess a, b;
+  ASSERT_NO_FATAL_FAILURE(StartTwo(&a, &b, "--write_behind_delay_ms=60000"));  // changes wait
+  const std::string id_a = id_a_, id_b = id_b_;
+  {
+    TestClient c(a.port());
+    ASSERT_EQ(c->put("cart-of-alice", "book", 20, 0, false), thrift::Status::OK);
+    thrift::GetResult r;
+    c->getExclusive(r, "cart-of-alice");
+    ASSERT_EQ(r.status, thrift::Status::OK);
+  }
+  std::string out = Ctl("locate cart-of-alice");
+  auto line_of = [&out](const std::string& prefix) {
+    const size_t at = out.find(prefix);
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  EXPECT_NE(line_of(id_a).find("memory v"), std::string::npos) << out;
+  EXPECT_NE(line_of(id_a).find("locked"), std::string::npos) << out;
+  EXPECT_NE(line_of(id_a).find("queued put"), std::string::npos) << out;
+  EXPECT_NE(line_of(id_b).find(" -"), std::string::npos) << "b holds nothing: " << out;
+  EXPECT_NE(line_of("redis").find(" -"), std::string::npos) << "not written yet: " << out;
+
+  a.Stop(SIGTERM);  // flushes to Redis
+  out = Ctl("locate cart-of-alice");
+  EXPECT_NE(line_of("redis").find("4 bytes"), std::string::npos) << out;
+  EXPECT_NE(Ctl("locate bad\x01id").find("refused"), std::string::npos);
 }
 
 }  // namespace

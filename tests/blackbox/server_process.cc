@@ -39,6 +39,7 @@ bool ServerProcess::Start(const std::vector<std::string>& flags) {
   log_path_ = dir_.path() + "/server.log";
   const std::string binary = binary_.empty() ? SESSION_SERVER_BINARY : binary_;
   const std::string name = binary.substr(binary.rfind('/') + 1);
+  std::remove(port_file.c_str());  // a restart must wait for the new process's file
   std::vector<std::string> args = {binary, "--port=0", "--port_file=" + port_file};
   args.insert(args.end(), flags.begin(), flags.end());
 

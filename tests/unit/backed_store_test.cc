@@ -200,6 +200,94 @@ TEST_F(BackedStoreTest, AnotherServerRestoresSessionsAndContinuesTheirVersions) 
   EXPECT_EQ(b.queue->GetStats().stale, 0u);
 }
 
+// A session that moved to B and back: A's own copy is older than what B wrote to Redis.
+TEST_F(BackedStoreTest, RevalidateReplacesAnOlderLocalCopyAndKeepsANewerOne) {
+  Node a = MakeNode("", 4 << 20, 64 << 20, dir_.path() + "/a-disk");
+  Node b = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
+  ASSERT_EQ(PutValue(a.store.get(), "gone", "v1"), Outcome::kOk);
+  ASSERT_EQ(PutValue(a.store.get(), "mine", "v1"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_EQ(GetValue(b.store.get(), "s").data, "v1");  // B restores it, and changes it
+  clock_.AdvanceMicros(1000);
+  ASSERT_EQ(PutValue(b.store.get(), "s", "v2-from-b"), Outcome::kOk);
+  ASSERT_EQ(GetValue(b.store.get(), "gone").data, "v1");
+  WriteResult w;
+  ASSERT_TRUE(b.store->Remove("gone", 0, &w).ok());
+  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "s").data, "v1") << "before: A serves its own, older copy";
+
+  ASSERT_TRUE(a.store->Revalidate("s", &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kOk);
+  EXPECT_EQ(GetValue(a.store.get(), "s").data, "v2-from-b");
+  ASSERT_TRUE(a.store->Revalidate("gone", &w).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "gone").outcome, Outcome::kNotFound)
+      << "a removal elsewhere, newer than A's copy, stands";
+  EXPECT_EQ(a.store->GetStats().superseded, 2u);
+
+  // A's own newer change (not yet in Redis) is kept; a later change of A goes above B's.
+  ASSERT_EQ(PutValue(a.store.get(), "mine", "v2-from-a"), Outcome::kOk);
+  ASSERT_TRUE(a.store->Revalidate("mine", &w).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "mine").data, "v2-from-a");
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v3-from-a"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(a.queue->GetStats().stale, 0u);
+  EXPECT_EQ(ReadElsewhere("s").data, "v3-from-a");
+  EXPECT_EQ(ReadElsewhere("mine").data, "v2-from-a");
+  ASSERT_TRUE(a.store->Revalidate("never-seen", &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kNotFound);
+}
+
+TEST_F(BackedStoreTest, RevalidateLeavesALockedCopyAndFailsWhenRedisIsUnreadable) {
+  Node a = MakeNode();
+  Node b = MakeNode();
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_EQ(GetValue(b.store.get(), "s").data, "v1");
+  clock_.AdvanceMicros(1000);
+  ASSERT_EQ(PutValue(b.store.get(), "s", "v2"), Outcome::kOk);
+  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_EQ(Lock(a.store.get(), "s").outcome, Outcome::kOk);
+  EXPECT_TRUE(a.store->IsLocked("s"));
+  WriteResult w;
+  ASSERT_TRUE(a.store->Revalidate("s", &w).ok());
+  EXPECT_EQ(w.outcome, Outcome::kLocked) << "the lock holder's request is left alone";
+  redis_.Kill();
+  EXPECT_FALSE(a.store->Revalidate("s", &w).ok());
+  EXPECT_EQ(a.store->GetStats().superseded, 0u);
+}
+
+TEST_F(BackedStoreTest, LocateReportsMemoryDiskAndQueue) {
+  Node a = MakeNode("", 256 << 10, 64 << 20, dir_.path() + "/disk");
+  Location where;
+  ASSERT_TRUE(a.store->Locate("s", &where).ok());
+  EXPECT_FALSE(where.in_memory || where.on_disk || where.queued || where.staged);
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v"), Outcome::kOk);
+  ASSERT_TRUE(a.store->Locate("s", &where).ok());
+  EXPECT_TRUE(where.in_memory);
+  EXPECT_TRUE(where.queued);
+  EXPECT_EQ(where.queued_kind, "put");
+  EXPECT_EQ(where.queued_version, where.memory_version);
+  ASSERT_TRUE(a.queue->FlushId("s", kFlushTimeoutUs).ok());
+  EXPECT_NE(RedisField("s", "v"), "(nil)") << "FlushId wrote it";
+  const ReadResult locked = Lock(a.store.get(), "s");
+  ASSERT_EQ(locked.outcome, Outcome::kOk);
+  ASSERT_TRUE(a.store->Locate("s", &where).ok());
+  EXPECT_TRUE(where.locked);
+  WriteResult w;
+  ASSERT_TRUE(a.store->ReleaseExclusive("s", locked.lock_cookie, &w).ok());
+  ASSERT_TRUE(a.queue->FlushId("s", kFlushTimeoutUs).ok());
+  ASSERT_TRUE(a.store->Locate("s", &where).ok());
+  EXPECT_FALSE(where.queued);
+  for (int i = 0; i < 200; ++i) {
+    PutValue(a.store.get(), "filler" + std::to_string(i), std::string(8000, 'x'));
+  }
+  ASSERT_TRUE(a.store->Flush(kFlushTimeoutUs).ok());
+  ASSERT_TRUE(a.store->Locate("s", &where).ok());
+  EXPECT_FALSE(where.in_memory);
+  EXPECT_TRUE(where.on_disk) << "evicted to the disk tier";
+}
+
 TEST_F(BackedStoreTest, QueuedRemovalIsNeverHiddenByTheOlderRedisCopy) {
   Node a = MakeNode();
   ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);

@@ -122,8 +122,10 @@ struct ClientStats {
   uint64_t failovers = 0;               // requests served by a server other than the cookie's
   uint64_t lock_waits = 0, locks_forced = 0;
   uint64_t rpc_errors = 0;
-  uint64_t view_refreshes = 0;                         // successful registry reads
-  size_t view_size = 0;                                // members in the view now
+  uint64_t view_refreshes = 0;     // successful registry reads
+  uint64_t handoffs_followed = 0;  // MOVED answers (a draining server handed a session off)
+  uint64_t revalidations = 0;      // failovers that first brought the new server's copy up to date
+  size_t view_size = 0;            // members in the view now
   std::map<std::string, uint64_t> connections_opened;  // by server id
 };
 

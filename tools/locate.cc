@@ -1,0 +1,95 @@
+#include "tools/locate.h"
+
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSocket.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "SessionService.h"
+#include "storage/backing_store.h"
+
+namespace sessionserver::fleet {
+namespace {
+
+constexpr int kTimeoutMs = 2000;
+
+// Where the session is on the server at `address` (host:port), as one line of text.
+std::string AskServer(const std::string& address, const std::string& id, bool* ok) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    *ok = false;
+    return "bad address";
+  }
+  try {
+    auto socket = std::make_shared<apache::thrift::transport::TSocket>(
+        address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
+    socket->setConnTimeout(kTimeoutMs);
+    socket->setRecvTimeout(kTimeoutMs);
+    socket->setSendTimeout(kTimeoutMs);
+    auto transport = std::make_shared<apache::thrift::transport::TFramedTransport>(socket);
+    thrift::SessionServiceClient client(
+        std::make_shared<apache::thrift::protocol::TBinaryProtocol>(transport));
+    transport->open();
+    thrift::Location l;
+    client.locate(l, id);
+    transport->close();
+    std::string out;
+    auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+    if (l.inMemory) add("memory v" + std::to_string(l.memoryVersion) + (l.locked ? " locked" : ""));
+    if (l.staged) {
+      add(std::string(l.stagedRemoval ? "staged removal" : "staged for disk") + " v" +
+          std::to_string(l.memoryVersion));
+    }
+    if (l.onDisk) add("disk v" + std::to_string(l.diskVersion));
+    if (l.queued) add("queued " + l.queuedKind + " v" + std::to_string(l.queuedVersion));
+    return out.empty() ? "-" : out;
+  } catch (const thrift::InvalidRequest& e) {
+    *ok = false;
+    return "refused: " + e.message;
+  } catch (const std::exception& e) {
+    *ok = false;
+    return std::string("unreachable: ") + e.what();
+  }
+}
+
+}  // namespace
+
+int Locate(const std::string& redis_host, int redis_port, const std::vector<Member>& members,
+           const std::string& session_id) {
+  bool all_ok = true;
+  for (const Member& m : members) {
+    bool ok = true;
+    const std::string where = AskServer(m.address, session_id, &ok);
+    all_ok = all_ok && ok;
+    std::printf("%-24s %-9s %s\n", m.id.c_str(), m.state.c_str(), where.c_str());
+  }
+  RedisOptions ro;
+  ro.host = redis_host;
+  ro.port = redis_port;
+  Status s;
+  std::unique_ptr<BackingStore> redis = NewRedisBackingStore(ro, SystemClock(), &s);
+  ItemRecord item;
+  bool found = false;
+  if (s.ok()) s = redis->Get(session_id, &item, &found);
+  if (!s.ok()) {
+    std::printf("%-24s %-9s unreadable: %s\n", "redis", "", s.ToString().c_str());
+    return 1;
+  }
+  if (found) {
+    const int64_t left_s = (item.expires_at_us - SystemClock()->NowMicros()) / 1'000'000;
+    std::printf("%-24s %-9s v%llu, %zu bytes, expires in %lld s\n", "redis", "",
+                static_cast<unsigned long long>(item.version), item.data.size(),
+                static_cast<long long>(left_s));
+  } else if (item.version != 0) {
+    std::printf("%-24s %-9s removed (tombstone v%llu)\n", "redis", "",
+                static_cast<unsigned long long>(item.version));
+  } else {
+    std::printf("%-24s %-9s -\n", "redis", "");
+  }
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace sessionserver::fleet
