@@ -1,6 +1,7 @@
 // The SessionClient behind SessionClient::Create (contract in include/session_client/client.h).
 #include "session_client/client.h"
 
+#include <poll.h>
 #include <thrift/TApplicationException.h>
 #include <thrift/TConfiguration.h>
 #include <thrift/protocol/TBinaryProtocol.h>
@@ -106,8 +107,15 @@ uint64_t Score(std::string_view server, std::string_view session) {
 }
 
 struct Connection {
+  std::shared_ptr<TSocket> socket;
   std::shared_ptr<TTransport> transport;
   std::unique_ptr<Rpc> rpc;
+  // An idle connection with something to read is dead: the server closed it (it restarted, or
+  // dropped idle connections) or broke the protocol. Using it would fail the request.
+  bool Dead() const {
+    pollfd p{static_cast<int>(socket->getSocketFD()), POLLIN, 0};
+    return poll(&p, 1, 0) != 0;
+  }
   ~Connection() {
     try {
       transport->close();
@@ -160,13 +168,19 @@ class Server {
     return now_us < moved_until_us_;
   }
 
-  // An idle connection, or null (then the caller opens one).
+  // An idle connection that is still open, or null (then the caller opens one).
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    if (idle_.empty()) return nullptr;
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return c;
+    std::unique_ptr<Connection> c;
+    while (true) {
+      {
+        MutexLock l(&mu_);
+        if (idle_.empty()) return nullptr;
+        c = std::move(idle_.back());
+        idle_.pop_back();
+      }
+      if (!c->Dead()) return c;
+      c.reset();  // closed outside mu_
+    }
   }
   void ReturnIdle(std::unique_ptr<Connection> c) EXCLUDES(mu_) {
     MutexLock l(&mu_);
@@ -188,6 +202,7 @@ class Server {
     socket->setRecvTimeout(static_cast<int>(options_.call_timeout_ms));
     socket->setSendTimeout(static_cast<int>(options_.call_timeout_ms));
     auto c = std::make_unique<Connection>();
+    c->socket = socket;
     c->transport = std::make_shared<TFramedTransport>(socket, config);
     c->rpc = std::make_unique<Rpc>(std::make_shared<TBinaryProtocol>(c->transport));
     c->transport->open();

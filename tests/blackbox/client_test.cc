@@ -44,6 +44,12 @@ class ClientTest : public ::testing::Test {
             "--data_dir=" + dir_.path() + "/s" + std::to_string(i), "--write_behind_delay_ms=10",
             "--heartbeat_ms=200"};
   }
+  // Starts server `i` again (after a Stop) on its address and data dir: a warm restart.
+  bool StartAgain(int i, int port) {
+    std::vector<std::string> flags = Flags(i);
+    flags.push_back("--port=" + std::to_string(port));
+    return servers_[i]->Start(flags) && servers_[i]->port() == port;
+  }
   std::string Id(int i) const { return "127.0.0.1:" + std::to_string(servers_[i]->port()); }
   std::string State(int i) {
     TestClient c(servers_[i]->port());
@@ -435,15 +441,12 @@ TEST_F(ClientTest, ASessionThatMovesBackIsNotServedFromAStaleCopy) {
   std::string cookie = AddItem(app.get(), "", "a");
   const int owner = Read(app.get(), cookie)->server_id() == Id(0) ? 0 : 1;
   const int other = 1 - owner;
-  const std::string owner_id = Id(owner);
+  const int owner_port = servers_[owner]->port();
   // SIGTERM: the session goes to the owner's disk tier (and is in Redis).
   servers_[owner]->Stop(SIGTERM);
   cookie = AddItem(app.get(), cookie, "b");  // served by the other server
   EXPECT_EQ(Read(app.get(), cookie)->server_id(), Id(other));
-  std::vector<std::string> flags = Flags(owner);
-  flags.push_back("--port=" + owner_id.substr(owner_id.rfind(':') + 1));
-  ASSERT_TRUE(servers_[owner]->Start(flags));  // warm, same address: its disk holds "a;" only
-  ASSERT_EQ(Id(owner), owner_id);
+  ASSERT_TRUE(StartAgain(owner, owner_port));  // warm, same address: its disk holds "a;" only
   ASSERT_TRUE(Drained(servers_[other].get()));
   servers_[other]->Stop(SIGKILL);
   cookie = AddItem(app.get(), cookie, "c");  // back to the first server
@@ -453,6 +456,25 @@ TEST_F(ClientTest, ASessionThatMovesBackIsNotServedFromAStaleCopy) {
   EXPECT_EQ(s->Get("cart").value_or(""), "a;b;c;") << "not the restarted server's stale copy";
   EXPECT_GE(Counter(owner, "superseded"), 1);
   EXPECT_GE(app->GetStats().revalidations, 1u);
+}
+
+// The pooled connections to a server that restarts are dead: the client must notice before
+// using one, not fail the request over to another server (a needless move of the session).
+TEST_F(ClientTest, ARestartedOwnerIsUsedAgainWithoutAFailover) {
+  auto app = NewClient();
+  std::string cookie = AddItem(app.get(), "", "a");
+  cookie = AddItem(app.get(), cookie, "b");  // the owner's connection is now pooled
+  const std::string owner_id = Read(app.get(), cookie)->server_id();
+  const int owner = owner_id == Id(0) ? 0 : 1;
+  const int port = servers_[owner]->port();
+  servers_[owner]->Stop(SIGTERM);
+  ASSERT_TRUE(StartAgain(owner, port));
+  cookie = AddItem(app.get(), cookie, "c");
+  auto s = Read(app.get(), cookie);
+  EXPECT_EQ(s->server_id(), owner_id);
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;c;");
+  EXPECT_EQ(app->GetStats().failovers, 0u);
+  EXPECT_EQ(app->GetStats().rpc_errors, 0u);
 }
 
 TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {
