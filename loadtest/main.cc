@@ -23,6 +23,9 @@ DEFINE_double(value_median_bytes, 2048, "generate: median value size");
 DEFINE_double(value_max_bytes, 1 << 20, "generate: largest value size");
 DEFINE_double(think_time_s, 40, "generate: mean think time between a session's pages");
 DEFINE_string(trace, "", "replay: the trace file");
+DEFINE_string(registry, "",
+              "replay, sessionserver targets: host:port of the fleet's registry (its Redis), so "
+              "the client discovers added servers and avoids draining ones");
 DEFINE_string(target, "", "replay: sessionserver://host:port[,host:port...] or redis://host:port");
 DEFINE_bool(closed_loop, false, "replay: closed loop (default: open loop at the trace's times)");
 DEFINE_int32(workers, 16, "replay: concurrent requests at most");
@@ -78,6 +81,7 @@ int RunReplay() {
   }
   ReplayOptions o;
   o.target = FLAGS_target;
+  o.registry = FLAGS_registry;
   o.open_loop = !FLAGS_closed_loop;
   o.workers = FLAGS_workers;
   o.speed = FLAGS_speed;

@@ -271,6 +271,8 @@ Status MakeTarget(const ReplayOptions& o, std::unique_ptr<Target>* out) {
     co.keys = client::CookieKeySet::Generate();
     co.session_timeout_minutes = o.session_timeout_minutes;
     co.lock_wait_ms = 10'000;
+    co.registry = o.registry;
+    co.view_refresh_ms = 500;
     auto c = client::SessionClient::Create(co, &s);
     if (!s.ok()) return s;
     *out = std::make_unique<FleetTarget>(std::move(c));

@@ -20,6 +20,9 @@ namespace sessionserver::loadtest {
 struct ReplayOptions {
   // "sessionserver://host:port[,host:port...]" or "redis://host:port".
   std::string target;
+  // sessionserver targets: host:port of the fleet registry (Redis), or empty. With it the client
+  // discovers servers (added ones included) and steers new sessions away from draining ones.
+  std::string registry;
   bool open_loop = true;     // false: closed loop (each worker issues its next request at once)
   double speed = 1.0;        // open loop: trace time runs this many times faster
   int workers = 16;          // concurrent requests (connections) at most
@@ -36,6 +39,9 @@ struct SecondStats {
 
 struct ReplayResults {
   std::string target;
+  // sessionserver targets: host:port of the fleet registry (Redis), or empty. With it the client
+  // discovers servers (added ones included) and steers new sessions away from draining ones.
+  std::string registry;
   bool open_loop = true;
   uint64_t ops = 0;      // requests completed (successfully or not)
   uint64_t ok = 0;       // of which succeeded

@@ -4,10 +4,12 @@
 #include <glog/logging.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
 
 #include "server/expiry_reaper.h"
 #include "server/heartbeat.h"
@@ -38,6 +40,27 @@ struct BackingParts {
 
 // Connects to Redis (a Redis that is down now is retried by the queue), opens the journal and
 // replays what it holds. False (logged) if the journal is wanted but cannot be opened or read.
+// Serves on in hand-off mode (SessionHandler::SetState) until Redis has every change and no
+// request holds a lock, or `timeout_us` passes: a session's clients move on with its latest
+// changes rather than failing over to an older copy in Redis while the shutdown flush runs.
+void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind, int64_t timeout_us) {
+  handler->SetState("draining");
+  const int64_t deadline = SystemClock()->NowMicros() + timeout_us;
+  constexpr int64_t kRoundUs = 50'000;
+  while (true) {
+    const bool flushed = write_behind->Flush(kRoundUs).ok();
+    if (flushed && handler->Counters()["locks_held"] == 0) {
+      LOG(INFO) << "sessions handed off: Redis has every change";
+      return;
+    }
+    if (SystemClock()->NowMicros() >= deadline) {
+      LOG(WARNING) << "hand-off unfinished after " << timeout_us / 1000 << " ms; closing";
+      return;
+    }
+    if (flushed) std::this_thread::sleep_for(std::chrono::microseconds(kRoundUs));
+  }
+}
+
 bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) {
   if (!config.use_redis) {
     LOG(WARNING) << "no --redis: standalone; a session does not survive the loss of this server";
@@ -134,6 +157,20 @@ int Run() {
     LOG(ERROR) << "memory tier: " << s.ToString();
     return 2;
   }
+  if (backing.write_behind) {
+    // Redis holds another state of a session than this server (another server changed it, e.g.
+    // after a failover): bring this server's copy up to date rather than serve it.
+    backing.write_behind->SetConflictListener([store = store.get()](const std::string& id) {
+      WriteResult ignored;
+      store->Revalidate(id, &ignored);
+    });
+  }
+  // Unsets the listener before the store goes, on every return path.
+  auto unset = [](WriteBehind* wb) {
+    if (wb != nullptr) wb->SetConflictListener(nullptr);
+  };
+  std::unique_ptr<WriteBehind, decltype(unset)> listener_reset(backing.write_behind.get(), unset);
+
   SessionHandler::Parts parts;
   parts.disk = disk.get();
   parts.write_behind = backing.write_behind.get();
@@ -173,6 +210,10 @@ int Run() {
   const int sig = WaitForShutdownSignal(signals);
   LOG(INFO) << "signal " << sig << ": shutting down";
   if (heartbeat) heartbeat->Stop();  // the registry entry expires by itself
+  if (backing.write_behind && config.shutdown_handoff_ms > 0) {
+    HandOffBeforeClosing(handler.get(), backing.write_behind.get(),
+                         config.shutdown_handoff_ms * 1000);
+  }
   reaper.Stop();
   server.Stop();
   int exit_code = 0;
@@ -195,6 +236,7 @@ int Run() {
                                        : "; without a journal they are lost");
     }
   }
+  listener_reset.reset();        // the listener uses the store
   store.reset();                 // stops the spill writer before the disk tier closes
   backing.write_behind.reset();  // stops the flusher before Redis and the journal close
   backing.journal.reset();

@@ -56,7 +56,15 @@ DEFINE_bool(journal_sync, false,
             "per (grouped) write. Off, journaled changes survive process crashes.");
 DEFINE_uint64(max_pending_bytes, 64ull << 20,
               "Bytes of changes queued for Redis kept in memory. Past it, queued values live "
-              "only in the journal; without a journal, further changes are dropped (counted).");
+              "only in the journal; without a journal, further puts are refused (Unavailable) "
+              "until Redis catches up.");
+DEFINE_int64(shutdown_handoff_ms, 3000,
+             "With --redis: on SIGTERM, up to this long (ms) is spent handing sessions off "
+             "before the server closes: requests are still served, but each session's next "
+             "request is answered MOVED once Redis has its changes, and requests holding a lock "
+             "finish. It ends as soon as Redis has everything and no lock is held. 0: close at "
+             "once (clients then fail over, possibly to a copy in Redis that lacks the last "
+             "changes, until the shutdown flush completes).");
 DEFINE_int64(heartbeat_ms, 1000,
              "With --redis: how often this server renews its fleet registry entry (which lives 3 "
              "intervals, so a dead server leaves the view after about 3 of them) and picks up "
@@ -125,6 +133,10 @@ Status ConfigFromFlags(ServerConfig* c) {
     return Status::InvalidArgument("--heartbeat_ms must be 10..60000");
   }
   c->heartbeat_ms = FLAGS_heartbeat_ms;
+  if (FLAGS_shutdown_handoff_ms < 0 || FLAGS_shutdown_handoff_ms > 600'000) {
+    return Status::InvalidArgument("--shutdown_handoff_ms must be 0..600000");
+  }
+  c->shutdown_handoff_ms = FLAGS_shutdown_handoff_ms;
   c->write_behind.delay_us = FLAGS_write_behind_delay_ms * 1000;
   c->write_behind.max_pending_bytes = FLAGS_max_pending_bytes;
   c->journal = FLAGS_journal;

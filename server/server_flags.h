@@ -25,6 +25,7 @@ struct ServerConfig {
   uint64_t disk_bytes = 0;
   bool use_redis = false;  // --redis given
   int64_t heartbeat_ms = 1000;
+  int64_t shutdown_handoff_ms = 3000;
   RedisOptions redis;
   WriteBehindOptions write_behind;  // journal pointer filled in by main
   bool journal = true;

@@ -68,6 +68,7 @@ const std::pair<const char*, uint64_t WriteBehindStats::*> kQueueCounters[] = {
     {"wb_rejected", &WriteBehindStats::rejected},
     {"wb_recovered", &WriteBehindStats::recovered},
     {"wb_journal_errors", &WriteBehindStats::journal_errors},
+    {"wb_conflicts", &WriteBehindStats::conflicts},
     {"wb_queue_depth", &WriteBehindStats::pending},
     {"wb_queue_bytes", &WriteBehindStats::pending_bytes},
 };

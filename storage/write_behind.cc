@@ -229,6 +229,40 @@ void WriteBehind::LoadValues(Batch* batch) {
   }
 }
 
+void WriteBehind::SetConflictListener(std::function<void(const std::string& id)> listener) {
+  MutexLock l(&mu_);
+  conflict_listener_ = std::move(listener);
+  while (listener_calls_ > 0) cv_.WaitFor(&mu_, 100'000);
+}
+
+std::vector<std::string> WriteBehind::Conflicts(const Batch& batch,
+                                                const std::vector<BackingOutcome>& outcomes) {
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < batch.ops.size(); ++i) {
+    const bool touch = batch.ops[i].kind == BackingOp::Kind::kTouch;
+    if (outcomes[i] == BackingOutcome::kStale ||
+        (touch && outcomes[i] == BackingOutcome::kIgnored)) {
+      ids.push_back(batch.ops[i].item.id);
+    }
+  }
+  return ids;
+}
+
+void WriteBehind::NotifyConflicts(const std::vector<std::string>& ids) {
+  std::function<void(const std::string&)> listener;
+  {
+    MutexLock l(&mu_);
+    stats_.conflicts += ids.size();
+    if (!conflict_listener_) return;
+    listener = conflict_listener_;
+    ++listener_calls_;
+  }
+  for (const std::string& id : ids) listener(id);
+  MutexLock l(&mu_);
+  --listener_calls_;
+  cv_.SignalAll();
+}
+
 void WriteBehind::Finish(const Batch& batch, const std::vector<BackingOutcome>& outcomes,
                          bool written, std::vector<JournalKey>* erase) {
   for (size_t i = 0; i < batch.ops.size(); ++i) {
@@ -270,6 +304,10 @@ void WriteBehind::Run() {
     if (batch.ops.empty()) continue;
     std::vector<BackingOutcome> outcomes;
     const Status s = store_->Apply(batch.ops, &outcomes);
+    // Conflicts are handled before the batch is settled, so a Flush that returns has seen them.
+    const std::vector<std::string> conflicts =
+        s.ok() ? Conflicts(batch, outcomes) : std::vector<std::string>();
+    if (!conflicts.empty()) NotifyConflicts(conflicts);
     std::vector<JournalKey> erase;
     {
       MutexLock l(&mu_);

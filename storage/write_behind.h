@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -70,7 +71,8 @@ struct WriteBehindStats {
   uint64_t rejected = 0;    // changes Redis can never take (a foreign value under the key)
   uint64_t recovered = 0;   // changes replayed from the journal at start
   uint64_t journal_errors = 0;
-  uint64_t pending = 0;  // queue depth now
+  uint64_t conflicts = 0;  // writes that found another state in Redis (see SetConflictListener)
+  uint64_t pending = 0;    // queue depth now
   uint64_t pending_bytes = 0;
   int64_t oldest_pending_age_us = 0;  // by the store's Clock
 };
@@ -113,6 +115,14 @@ class WriteBehind {
   // a session off to the fleet.
   Status FlushId(std::string_view id, int64_t timeout_us) EXCLUDES(mu_);
 
+  // Called on the flusher thread, with no lock held, with the id of every session for which
+  // Redis turned out to hold another state than this server's: a put found a newer version
+  // there (stale), or a touch found another version or none. This server's copy is then out of
+  // date (another server changed the session meanwhile, e.g. a restarted server replayed its
+  // journal after a failover), and the listener can revalidate it. Setting another listener (or
+  // none) waits until no call of the previous one is running, so whatever it uses may go then.
+  void SetConflictListener(std::function<void(const std::string& id)> listener) EXCLUDES(mu_);
+
   WriteBehindStats GetStats() const EXCLUDES(mu_);
 
  private:
@@ -152,6 +162,11 @@ class WriteBehind {
   // journal entries are added to `erase`.
   void Finish(const Batch& batch, const std::vector<BackingOutcome>& outcomes, bool written,
               std::vector<JournalKey>* erase) REQUIRES(mu_);
+  // The ids of a written batch whose outcome says Redis holds another state than this server.
+  static std::vector<std::string> Conflicts(const Batch& batch,
+                                            const std::vector<BackingOutcome>& outcomes);
+  // Counts them and calls the conflict listener for each (no lock held).
+  void NotifyConflicts(const std::vector<std::string>& ids) EXCLUDES(mu_);
   // The pending change of a queue slot, or null if the slot is stale.
   Pending* Live(const Slot& slot) REQUIRES(mu_);
   // Writes everything pending at once until `done` holds (checked under mu_) or `timeout_us` of
@@ -181,6 +196,8 @@ class WriteBehind {
   int flush_requests_ GUARDED_BY(mu_) = 0;
   bool stopping_ GUARDED_BY(mu_) = false;
   WriteBehindStats stats_ GUARDED_BY(mu_);
+  std::function<void(const std::string&)> conflict_listener_ GUARDED_BY(mu_);
+  int listener_calls_ GUARDED_BY(mu_) = 0;  // calls of conflict_listener_ running
   std::thread thread_;
 };
 

@@ -30,6 +30,10 @@ DEFINE_string(port_file, "", "If set, the bound port is written to this file onc
 DEFINE_string(servers, "127.0.0.1:7500,127.0.0.1:7501",
               "The session server fleet, host:port,host:port (the client's membership view; "
               "every instance of the app must list the same servers).");
+DEFINE_string(registry, "",
+              "host:port of the fleet's registry (its Redis), or empty: the app then discovers "
+              "servers as they are added and keeps new sessions off draining ones; --servers "
+              "is the starting view");
 DEFINE_string(cookie_key_file, "",
               "Required. The cookie key set (CookieKeySet text form); created, mode 0600, if "
               "missing. Every instance of the app must read the same keys.");
@@ -47,6 +51,7 @@ Status OptionsFromFlags(client::ClientOptions* options) {
   if (FLAGS_port < 0 || FLAGS_port > 65535) return Status::InvalidArgument("--port out of range");
   Status s = client::ParseServerList(FLAGS_servers, &options->servers);
   if (!s.ok()) return Status::InvalidArgument("--servers: " + s.message());
+  options->registry = FLAGS_registry;
   s = LoadOrCreateKeyFile(FLAGS_cookie_key_file, &options->keys);
   if (!s.ok()) return s;
   options->cookie_secure = !FLAGS_insecure_cookies;

@@ -477,6 +477,25 @@ TEST_F(ClientTest, ARestartedOwnerIsUsedAgainWithoutAFailover) {
   EXPECT_EQ(app->GetStats().rpc_errors, 0u);
 }
 
+// SIGTERM (a rolling upgrade): the server first hands its sessions off, so a request holding a
+// lock there finishes there, and the next request finds the latest data on the other server.
+TEST_F(ClientTest, SigtermLetsARequestInFlightFinishAndHandsTheSessionOff) {
+  auto app = NewClient();
+  std::string cookie = AddItem(app.get(), "", "a");
+  std::unique_ptr<Session> held;
+  ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &held).ok());
+  const int owner = held->server_id() == Id(0) ? 0 : 1;
+  std::thread stopper([&] { servers_[owner]->Stop(SIGTERM); });
+  EXPECT_TRUE(Eventually([&] { return State(owner) == "draining"; }));
+  held->Set("cart", held->Get("cart").value_or("") + "b;");
+  EXPECT_TRUE(app->Commit(held.get(), &cookie).ok()) << "the request in flight finishes";
+  stopper.join();
+  auto s = Read(app.get(), cookie);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->server_id(), Id(1 - owner));
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;");
+}
+
 TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {
   ClientOptions options;
   options.servers.push_back({"127.0.0.1", 7500});

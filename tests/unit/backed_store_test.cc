@@ -238,6 +238,29 @@ TEST_F(BackedStoreTest, RevalidateReplacesAnOlderLocalCopyAndKeepsANewerOne) {
   EXPECT_EQ(w.outcome, Outcome::kNotFound);
 }
 
+// Without any client help: A's touch of its old copy finds another version in Redis, and the
+// conflict listener (as session_server wires it) brings A's copy up to date.
+TEST_F(BackedStoreTest, AConflictInRedisRevalidatesTheLocalCopy) {
+  Node a = MakeNode();
+  Node b = MakeNode();
+  a.queue->SetConflictListener([&a](const std::string& id) {
+    WriteResult ignored;
+    a.store->Revalidate(id, &ignored);
+  });
+  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_EQ(GetValue(b.store.get(), "s").data, "v1");
+  clock_.AdvanceMicros(1000);
+  ASSERT_EQ(PutValue(b.store.get(), "s", "v2"), Outcome::kOk);
+  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  EXPECT_EQ(GetValue(a.store.get(), "s").data, "v1") << "A does not know yet";
+  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());  // its touch of v1 is refused
+  EXPECT_EQ(a.queue->GetStats().conflicts, 1u);
+  EXPECT_EQ(GetValue(a.store.get(), "s").data, "v2");
+  EXPECT_EQ(a.store->GetStats().superseded, 1u);
+  a.queue->SetConflictListener(nullptr);  // before the store goes
+}
+
 TEST_F(BackedStoreTest, RevalidateLeavesALockedCopyAndFailsWhenRedisIsUnreadable) {
   Node a = MakeNode();
   Node b = MakeNode();
