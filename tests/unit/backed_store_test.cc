@@ -102,6 +102,15 @@ class BackedStoreTest : public ::testing::Test {
   std::string RedisField(const std::string& id, const std::string& field) {
     return redis_.Command("HGET ss:v1:" + id + " " + field);
   }
+  // `a` writes "v1" to Redis; `b` restores it and writes "v2" there: a's copy is then older.
+  void ChangeElsewhere(Node* a, Node* b, const std::string& id) {
+    ASSERT_EQ(PutValue(a->store.get(), id, "v1"), Outcome::kOk);
+    ASSERT_TRUE(a->queue->Flush(kFlushTimeoutUs).ok());
+    ASSERT_EQ(GetValue(b->store.get(), id).data, "v1");
+    clock_.AdvanceMicros(1000);
+    ASSERT_EQ(PutValue(b->store.get(), id, "v2"), Outcome::kOk);
+    ASSERT_TRUE(b->queue->Flush(kFlushTimeoutUs).ok());
+  }
   // What a second server with empty tiers reads for `id` from Redis.
   ReadResult ReadElsewhere(const std::string& id) {
     Node other = MakeNode();
@@ -247,12 +256,7 @@ TEST_F(BackedStoreTest, AConflictInRedisRevalidatesTheLocalCopy) {
     WriteResult ignored;
     a.store->Revalidate(id, &ignored);
   });
-  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
-  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
-  ASSERT_EQ(GetValue(b.store.get(), "s").data, "v1");
-  clock_.AdvanceMicros(1000);
-  ASSERT_EQ(PutValue(b.store.get(), "s", "v2"), Outcome::kOk);
-  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_NO_FATAL_FAILURE(ChangeElsewhere(&a, &b, "s"));
   EXPECT_EQ(GetValue(a.store.get(), "s").data, "v1") << "A does not know yet";
   ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());  // its touch of v1 is refused
   EXPECT_EQ(a.queue->GetStats().conflicts, 1u);
@@ -264,12 +268,7 @@ TEST_F(BackedStoreTest, AConflictInRedisRevalidatesTheLocalCopy) {
 TEST_F(BackedStoreTest, RevalidateLeavesALockedCopyAndFailsWhenRedisIsUnreadable) {
   Node a = MakeNode();
   Node b = MakeNode();
-  ASSERT_EQ(PutValue(a.store.get(), "s", "v1"), Outcome::kOk);
-  ASSERT_TRUE(a.queue->Flush(kFlushTimeoutUs).ok());
-  ASSERT_EQ(GetValue(b.store.get(), "s").data, "v1");
-  clock_.AdvanceMicros(1000);
-  ASSERT_EQ(PutValue(b.store.get(), "s", "v2"), Outcome::kOk);
-  ASSERT_TRUE(b.queue->Flush(kFlushTimeoutUs).ok());
+  ASSERT_NO_FATAL_FAILURE(ChangeElsewhere(&a, &b, "s"));
   ASSERT_EQ(Lock(a.store.get(), "s").outcome, Outcome::kOk);
   EXPECT_TRUE(a.store->IsLocked("s"));
   WriteResult w;
