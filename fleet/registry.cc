@@ -76,13 +76,17 @@ Status Registry::Heartbeat(const Member& me, int64_t ttl_ms, bool* draining) {
   *draining = Reply(static_cast<redisReply*>(raw))->integer == 1;
   const std::string key = MemberKey(me.id);
   for (const std::vector<std::string>& cmd :
-       {std::vector<std::string>{"HSET", key, "address", me.address, "state",
-                                 !*draining              ? "active"
-                                 : me.state == "drained" ? "drained"
-                                                         : "draining",
-                                 "heartbeat_ms", std::to_string(me.heartbeat_ms), "items",
-                                 std::to_string(me.items), "bytes", std::to_string(me.bytes),
-                                 "requests", std::to_string(me.requests)},
+       {std::vector<std::string>{
+            "HSET",         key,
+            "address",      me.address,
+            "state",        !*draining ? "active" : me.state == "drained" ? "drained" : "draining",
+            "heartbeat_ms", std::to_string(me.heartbeat_ms),
+            "items",        std::to_string(me.items),
+            "bytes",        std::to_string(me.bytes),
+            "requests",     std::to_string(me.requests),
+            "dc",           me.dc,
+            "repl_pending", std::to_string(me.repl_pending),
+            "repl_dropped", std::to_string(me.repl_dropped)},
         std::vector<std::string>{"PEXPIRE", key, std::to_string(ttl_ms)},
         std::vector<std::string>{"SADD", kPrefix, me.id}}) {
     s = Run(cmd, &raw);
@@ -119,6 +123,9 @@ Status Registry::List(std::vector<Member>* members) {
       if (name == "items") m.items = ToInt(value);
       if (name == "bytes") m.bytes = ToInt(value);
       if (name == "requests") m.requests = ToInt(value);
+      if (name == "dc") m.dc = value;
+      if (name == "repl_pending") m.repl_pending = ToInt(value);
+      if (name == "repl_dropped") m.repl_dropped = ToInt(value);
     }
     members->push_back(std::move(m));
   }

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "loadtest/checker.h"
-#include "loadtest/histogram.h"
 #include "loadtest/trace.h"
+#include "util/latency_histogram.h"
 #include "util/status.h"
 
 namespace sessionserver::loadtest {

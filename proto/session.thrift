@@ -70,6 +70,21 @@ struct Location {
   10: i64 queuedVersion,
 }
 
+/** One change replicated from the other data centre (docs/TWO_SITES.md). */
+struct ReplicaOp {
+  1: string sessionId,
+  /** 0 put, 1 remove, 2 touch (sliding expiry of the given version). */
+  2: i32 kind,
+  /** put: the value. */
+  3: binary data,
+  4: i32 timeoutMinutes,
+  /** The version the origin site gave the change; kept as is. */
+  5: i64 version,
+  /** Absolute expiry, microseconds since the epoch (put, touch); a remove's tombstone lifetime. */
+  6: i64 expiresAtUs,
+  7: bool uninitialized,
+}
+
 struct ServerInfo {
   1: string serverId,
   /**
@@ -132,6 +147,17 @@ service SessionService {
    * (TApplicationException) if the backing store cannot be read; the local copy then stands.
    */
   Status revalidate(1: string sessionId) throws (1: InvalidRequest e)
+
+  /**
+   * Applies changes replicated from the other data centre, each keeping its version (the higher
+   * version wins; on equal versions the data that sorts higher; a removal is never undone by a
+   * put of a lower version), and writes them behind to this site's Redis. Not replicated back.
+   * One outcome per op: 0 applied, 1 stale (this site holds a newer state), 2 ignored (a touch
+   * of a version this site does not hold), 3 rejected (malformed: bad id, timeout or size).
+   * At most 4096 ops per call. Fails as a whole (TApplicationException) if this site's Redis
+   * cannot be read; the sender retries.
+   */
+  list<i32> replicate(1: list<ReplicaOp> ops, 2: string originDc) throws (1: InvalidRequest e)
 
   /** Where the session is on this server (memory, staging, disk, write-behind queue). */
   Location locate(1: string sessionId) throws (1: InvalidRequest e)

@@ -26,6 +26,9 @@ void Heartbeat::Beat() {
   me.id = options_.server_id;
   me.address = options_.address;
   me.heartbeat_ms = SystemClock()->NowMicros() / 1000;
+  me.dc = options_.dc;
+  me.repl_pending = get("repl_queue_depth");
+  me.repl_dropped = get("repl_dropped");
   me.items = get("items");
   me.bytes = get("bytes");
   me.requests = get("requests_get") + get("requests_get_exclusive") + get("requests_put") +

@@ -27,6 +27,7 @@ struct HeartbeatOptions {
   int redis_port = 0;
   std::string server_id;
   std::string address;         // host:port clients should use
+  std::string dc;              // its data centre, or empty
   int64_t interval_ms = 1000;  // the entry lives 3 intervals: a dead server leaves in ~3 s
 };
 

@@ -13,6 +13,7 @@
 
 #include "server/expiry_reaper.h"
 #include "server/heartbeat.h"
+#include "server/remote_site.h"
 #include "server/server_flags.h"
 #include "server/session_handler.h"
 #include "server/thrift_server.h"
@@ -30,16 +31,35 @@ namespace {
 constexpr int64_t kPersistTimeoutUs = 60'000'000;
 // How long shutdown waits for Redis to take what is queued (the journal keeps the rest).
 constexpr int64_t kShutdownFlushTimeoutUs = 10'000'000;
+// How long shutdown waits for the other data centre to take what is queued for it.
+constexpr int64_t kReplicationFlushTimeoutUs = 2'000'000;
 
 // The backing store and what writes to it: null members without --redis.
 struct BackingParts {
   std::unique_ptr<BackingStore> store;
   std::unique_ptr<Journal> journal;
   std::unique_ptr<WriteBehind> write_behind;
+  // Two data centres: the other site, and the queue of changes for it (stopped first).
+  std::unique_ptr<RemoteSite> remote;
+  std::unique_ptr<WriteBehind> replicator;
 };
 
-// Connects to Redis (a Redis that is down now is retried by the queue), opens the journal and
-// replays what it holds. False (logged) if the journal is wanted but cannot be opened or read.
+// With --dc and a remote fleet: the queue that replicates every change made here to the other
+// site (docs/TWO_SITES.md).
+void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* parts) {
+  if (config.remote_servers.empty() && config.remote_registry.empty()) return;
+  RemoteSiteOptions ro;
+  ro.dc = config.dc;
+  ro.servers = config.remote_servers;
+  ro.registry = config.remote_registry;
+  parts->remote = std::make_unique<RemoteSite>(ro);
+  parts->replicator = std::make_unique<WriteBehind>(parts->remote.get(), clock, config.replication);
+  LOG(INFO) << "data centre " << config.dc << ": replicating to the other site ("
+            << (ro.registry.empty() ? "servers " + std::to_string(ro.servers.size())
+                                    : "registry " + ro.registry)
+            << "), window " << config.replication.delay_us / 1000 << " ms";
+}
+
 // Serves on in hand-off mode (SessionHandler::SetState) until Redis has every change and no
 // request holds a lock, or `timeout_us` passes: a session's clients move on with its latest
 // changes rather than failing over to an older copy in Redis while the shutdown flush runs.
@@ -61,6 +81,8 @@ void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind, in
   }
 }
 
+// Connects to Redis (a Redis that is down now is retried by the queue), opens the journal and
+// replays what it holds. False (logged) if the journal is wanted but cannot be opened or read.
 bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) {
   if (!config.use_redis) {
     LOG(WARNING) << "no --redis: standalone; a session does not survive the loss of this server";
@@ -150,8 +172,10 @@ int Run() {
       return 1;
     }
   }
+  OpenReplication(config, clock, &backing);
   config.memory.write_behind = backing.write_behind.get();
   config.memory.backing_store = backing.store.get();
+  config.memory.replicator = backing.replicator.get();
   std::unique_ptr<SessionStore> store = NewMemoryStore(config.memory, clock, &s);
   if (!s.ok()) {
     LOG(ERROR) << "memory tier: " << s.ToString();
@@ -176,6 +200,7 @@ int Run() {
   parts.write_behind = backing.write_behind.get();
   parts.backing_store = backing.store.get();
   parts.journal = backing.journal.get();
+  parts.replicator = backing.replicator.get();
   auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), parts, clock,
                                                   debug_clock.get());
   ThriftServer server(config.thrift, handler);
@@ -201,6 +226,7 @@ int Run() {
     ho.address = config.thrift.host + ":" + std::to_string(server.port());
     ho.server_id = config.server_id.empty() ? ho.address : config.server_id;
     ho.interval_ms = config.heartbeat_ms;
+    ho.dc = config.dc;
     heartbeat = std::make_unique<Heartbeat>(ho, handler.get(), backing.write_behind.get());
     heartbeat->Start();
   }
@@ -236,8 +262,12 @@ int Run() {
                                        : "; without a journal they are lost");
     }
   }
-  listener_reset.reset();        // the listener uses the store
-  store.reset();                 // stops the spill writer before the disk tier closes
+  listener_reset.reset();  // the listener uses the store
+  if (backing.replicator && !backing.replicator->Flush(kReplicationFlushTimeoutUs).ok()) {
+    LOG(WARNING) << "some changes did not reach the other site (repl_queue_depth)";
+  }
+  store.reset();  // stops the spill writer before the disk tier closes
+  backing.replicator.reset();
   backing.write_behind.reset();  // stops the flusher before Redis and the journal close
   backing.journal.reset();
   backing.store.reset();

@@ -58,6 +58,22 @@ DEFINE_uint64(max_pending_bytes, 64ull << 20,
               "Bytes of changes queued for Redis kept in memory. Past it, queued values live "
               "only in the journal; without a journal, further puts are refused (Unavailable) "
               "until Redis catches up.");
+DEFINE_string(dc, "",
+              "This server's data centre (site) name. With --remote_servers or "
+              "--remote_registry, every change made here is replicated to the other site "
+              "(docs/TWO_SITES.md); it is also shown by sessionctl.");
+DEFINE_string(remote_servers, "",
+              "The other site's servers, host:port,host:port (a static view of that fleet).");
+DEFINE_string(remote_registry, "",
+              "host:port of the other site's registry Redis: its fleet is read from there (and "
+              "re-read every second), instead of --remote_servers.");
+DEFINE_int64(replication_delay_ms, 10,
+             "Changes to one session inside this window are sent to the other site as one. "
+             "Shorter: a fresher copy there; longer: fewer cross-site writes for hot sessions.");
+DEFINE_uint64(max_replication_bytes, 64ull << 20,
+              "Bytes of changes waiting for the other site. Past it, changes of further sessions "
+              "are not replicated (counted in repl_dropped): requests are never held back by the "
+              "other site.");
 DEFINE_int64(shutdown_handoff_ms, 3000,
              "With --redis: on SIGTERM, up to this long (ms) is spent handing sessions off "
              "before the server closes: requests are still served, but each session's next "
@@ -75,6 +91,33 @@ DEFINE_bool(enable_debug_clock, false,
 namespace sessionserver {
 
 constexpr int64_t kOneYearSeconds = 365LL * 24 * 3600;
+
+namespace {
+
+// "host:port,host:port" into its parts; empty text gives none.
+Status ParseHostPorts(const std::string& text, const char* flag, std::vector<std::string>* out) {
+  out->clear();
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find(',', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(begin, end - begin);
+    const size_t colon = item.rfind(':');
+    char* stop = nullptr;
+    const long port =
+        colon == std::string::npos ? 0 : std::strtol(item.c_str() + colon + 1, &stop, 10);
+    if (colon == 0 || colon == std::string::npos || stop == nullptr || *stop != '\0' || port <= 0 ||
+        port > 65535) {
+      return Status::InvalidArgument(std::string(flag) +
+                                     " must be host:port[,host:port...], got \"" + text + "\"");
+    }
+    out->push_back(item);
+    begin = end + 1;
+  }
+  return Status::OK();
+}
+
+}  // namespace
 
 Status ConfigFromFlags(ServerConfig* c) {
   if (FLAGS_port < 0 || FLAGS_port > 65535) return Status::InvalidArgument("--port out of range");
@@ -141,6 +184,25 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->write_behind.max_pending_bytes = FLAGS_max_pending_bytes;
   c->journal = FLAGS_journal;
   c->journal_sync = FLAGS_journal_sync;
+
+  c->dc = FLAGS_dc;
+  Status s = ParseHostPorts(FLAGS_remote_servers, "--remote_servers", &c->remote_servers);
+  if (!s.ok()) return s;
+  std::vector<std::string> registry;
+  s = ParseHostPorts(FLAGS_remote_registry, "--remote_registry", &registry);
+  if (!s.ok()) return s;
+  if (registry.size() > 1) return Status::InvalidArgument("--remote_registry is one host:port");
+  if (!registry.empty()) c->remote_registry = registry[0];
+  const bool remote = !c->remote_servers.empty() || !c->remote_registry.empty();
+  if (remote && (c->dc.empty() || !c->use_redis)) {
+    return Status::InvalidArgument("--remote_servers/--remote_registry need --dc and --redis");
+  }
+  if (FLAGS_replication_delay_ms < 0 || FLAGS_replication_delay_ms > 60'000) {
+    return Status::InvalidArgument("--replication_delay_ms must be 0..60000");
+  }
+  c->replication.delay_us = FLAGS_replication_delay_ms * 1000;
+  c->replication.max_pending_bytes = FLAGS_max_replication_bytes;
+  c->replication.drop_when_full = true;
   return Status::OK();
 }
 

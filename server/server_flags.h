@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/thrift_server.h"
 #include "storage/backing_store.h"
@@ -30,6 +31,11 @@ struct ServerConfig {
   WriteBehindOptions write_behind;  // journal pointer filled in by main
   bool journal = true;
   bool journal_sync = false;
+  // Two data centres (docs/TWO_SITES.md): replication is on when dc is set with a remote fleet.
+  std::string dc;
+  std::vector<std::string> remote_servers;  // host:port each
+  std::string remote_registry;              // host:port of the other site's registry
+  WriteBehindOptions replication;
   MemoryStoreOptions memory;
   ThriftServerOptions thrift;
 };

@@ -1,5 +1,6 @@
 #include "server/session_handler.h"
 
+#include <glog/logging.h>
 #include <thrift/TApplicationException.h>
 
 #include <utility>
@@ -54,6 +55,9 @@ const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
     {"created_while_redis_unreadable", &StoreStats::blind_creates},
     {"superseded", &StoreStats::superseded},
     {"locks_held", &StoreStats::locks_held},
+    {"replica_applied", &StoreStats::replica_applied},
+    {"replica_stale", &StoreStats::replica_stale},
+    {"replica_ignored", &StoreStats::replica_ignored},
 };
 
 // Write-behind queue counters (queue depth, oldest change, flushed, coalesced, retries, ...).
@@ -113,9 +117,10 @@ const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
     {"disk_stale_skipped", &DiskTierStats::stale_skipped},
 };
 
-const char* const kOpNames[] = {"get",        "get_exclusive", "release_exclusive",
-                                "put",        "remove",        "reset_timeout",
-                                "revalidate", "locate",        "info"};
+const char* const kOpNames[] = {"get",       "get_exclusive", "release_exclusive", "put",
+                                "remove",    "reset_timeout", "revalidate",        "locate",
+                                "replicate", "info"};
+constexpr size_t kMaxReplicaOps = 4096;
 
 }  // namespace
 
@@ -289,6 +294,42 @@ void SessionHandler::debugAdvanceClock(int64_t millis) {
   debug_clock_->AdvanceMicros(millis * 1000);
 }
 
+void SessionHandler::replicate(std::vector<int32_t>& result,
+                               const std::vector<thrift::ReplicaOp>& ops,
+                               const std::string& origin_dc) {
+  Count(kReplicate);
+  if (ops.size() > kMaxReplicaOps) {
+    ThrowIfError(Status::InvalidArgument("at most " + std::to_string(kMaxReplicaOps) +
+                                         " ops per replicate call"));
+  }
+  result.clear();
+  for (const thrift::ReplicaOp& op : ops) {
+    if (op.kind < 0 || op.kind > 2 || op.version <= 0) {
+      result.push_back(3);
+      continue;
+    }
+    ItemRecord item;
+    item.id = op.sessionId;
+    item.data = op.data;
+    item.timeout_minutes = op.timeoutMinutes;
+    item.version = static_cast<uint64_t>(op.version);
+    item.expires_at_us = op.expiresAtUs;
+    item.uninitialized = op.uninitialized;
+    const ReplicaKind kind = op.kind == 0   ? ReplicaKind::kPut
+                             : op.kind == 1 ? ReplicaKind::kRemove
+                                            : ReplicaKind::kTouch;
+    ReplicaResult r = ReplicaResult::kIgnored;
+    const Status s = store_->ApplyReplica(kind, item, &r);
+    if (s.IsInvalidArgument()) {
+      LOG_EVERY_N(WARNING, 100) << "replica from " << origin_dc << " refused: " << s.ToString();
+      result.push_back(3);
+      continue;
+    }
+    ThrowIfError(s);  // this site's Redis unreadable: the sender retries the whole call
+    result.push_back(static_cast<int32_t>(r));
+  }
+}
+
 std::map<std::string, int64_t> SessionHandler::Counters() const {
   std::map<std::string, int64_t> c;
   for (int op = 0; op < kOpCount; ++op) {
@@ -313,6 +354,25 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
     const WriteBehindStats q = parts_.write_behind->GetStats();
     AddCounters(q, kQueueCounters, &c);
     c["wb_oldest_pending_age_ms"] = q.oldest_pending_age_us / 1000;
+    c["wb_delay_p50_ms"] = q.delay_p50_us / 1000;
+    c["wb_delay_p99_ms"] = q.delay_p99_us / 1000;
+  }
+  c["replication_enabled"] = parts_.replicator != nullptr;
+  if (parts_.replicator != nullptr) {
+    const WriteBehindStats q = parts_.replicator->GetStats();
+    c["repl_enqueued"] = static_cast<int64_t>(q.enqueued);
+    c["repl_coalesced"] = static_cast<int64_t>(q.coalesced);
+    c["repl_sent"] = static_cast<int64_t>(q.flushed);
+    c["repl_stale"] = static_cast<int64_t>(q.stale);
+    c["repl_rejected"] = static_cast<int64_t>(q.rejected);
+    c["repl_retries"] = static_cast<int64_t>(q.retries);
+    c["repl_dropped"] = static_cast<int64_t>(q.dropped);
+    c["repl_queue_depth"] = static_cast<int64_t>(q.pending);
+    c["repl_queue_bytes"] = static_cast<int64_t>(q.pending_bytes);
+    c["repl_oldest_pending_age_ms"] = q.oldest_pending_age_us / 1000;
+    c["repl_delay_p50_ms"] = q.delay_p50_us / 1000;
+    c["repl_delay_p99_ms"] = q.delay_p99_us / 1000;
+    c["repl_delay_max_ms"] = q.delay_max_us / 1000;
   }
   c["journal_enabled"] = parts_.journal != nullptr;
   if (parts_.journal != nullptr) AddCounters(parts_.journal->GetStats(), kJournalCounters, &c);

@@ -31,6 +31,7 @@ class SessionHandler : public thrift::SessionServiceIf {
     WriteBehind* write_behind = nullptr;  // also hands sessions off while draining
     const BackingStore* backing_store = nullptr;
     const Journal* journal = nullptr;
+    const WriteBehind* replicator = nullptr;  // the queue to the other data centre
   };
 
   // None of the pointers is owned; all must outlive the handler. `debug_clock` is null unless
@@ -49,6 +50,8 @@ class SessionHandler : public thrift::SessionServiceIf {
   thrift::Status::type resetTimeout(const std::string& session_id) override;
   thrift::Status::type revalidate(const std::string& session_id) override;
   void locate(thrift::Location& result, const std::string& session_id) override;
+  void replicate(std::vector<int32_t>& result, const std::vector<thrift::ReplicaOp>& ops,
+                 const std::string& origin_dc) override;
   void info(thrift::ServerInfo& result) override;
   void debugAdvanceClock(int64_t millis) override;
 
@@ -76,6 +79,7 @@ class SessionHandler : public thrift::SessionServiceIf {
     kResetTimeout,
     kRevalidate,
     kLocate,
+    kReplicate,
     kInfo,
     kOpCount
   };

@@ -22,6 +22,7 @@
 #include "util/clock.h"
 #include "util/mutex.h"
 #include "util/periodic_thread.h"
+#include "util/rendezvous.h"
 
 namespace sessionserver::client {
 
@@ -91,20 +92,6 @@ using apache::thrift::transport::TTransport;
 using Rpc = thrift::SessionServiceClient;
 
 constexpr int kMaxFrameBytes = 2 * (32 << 20) + (64 << 10);
-
-// A stable 64-bit hash (every web app instance must rank servers alike): FNV-1a, then a
-// splitmix64 finaliser so that similar inputs spread.
-uint64_t Score(std::string_view server, std::string_view session) {
-  uint64_t h = 1469598103934665603ull;
-  for (std::string_view part : {server, std::string_view("\0", 1), session}) {
-    for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
-  }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  return h ^ (h >> 31);
-}
 
 struct Connection {
   std::shared_ptr<TSocket> socket;
@@ -530,8 +517,9 @@ class ClientImpl : public SessionClient {
   std::vector<Server*> Candidates(std::string_view sid, Server* owner) const {
     const std::shared_ptr<const View> view = CurrentView();
     std::vector<Server*> ranked = view->members;
-    std::sort(ranked.begin(), ranked.end(),
-              [&](Server* a, Server* b) { return Score(a->id(), sid) > Score(b->id(), sid); });
+    std::sort(ranked.begin(), ranked.end(), [&](Server* a, Server* b) {
+      return RendezvousScore(a->id(), sid) > RendezvousScore(b->id(), sid);
+    });
     std::vector<Server*> out;
     const int64_t now = MonotonicMicros();
     if (owner != nullptr) out.push_back(owner);

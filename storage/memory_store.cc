@@ -7,6 +7,7 @@
 // concurrent map would add a second synchronisation per request without removing the first.
 // Contention is spread instead by hashing ids over many segments with a keyed hash.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -23,6 +24,18 @@
 #include "util/hash.h"
 
 namespace sessionserver {
+
+const char* ReplicaResultName(ReplicaResult r) {
+  switch (r) {
+    case ReplicaResult::kApplied:
+      return "applied";
+    case ReplicaResult::kStale:
+      return "stale";
+    case ReplicaResult::kIgnored:
+      return "ignored";
+  }
+  return "?";
+}
 
 const char* OutcomeName(Outcome o) {
   switch (o) {
@@ -59,6 +72,7 @@ class MemoryStore : public SessionStore {
     so.max_lock_age_us = options.max_lock_age_us;
     so.has_disk_tier = options.disk_tier != nullptr;
     so.write_behind = options.write_behind;
+    so.replicator = options.replicator;
     const size_t staged =
         options.max_staged_bytes > 0
             ? options.max_staged_bytes
@@ -153,6 +167,37 @@ class MemoryStore : public SessionStore {
     return s;
   }
 
+  Status ApplyReplica(ReplicaKind kind, const ItemRecord& item, ReplicaResult* out) override {
+    Status s = CheckSessionId(item.id);
+    if (s.ok()) s = CheckTimeoutMinutes(item.timeout_minutes);
+    if (s.ok() && kind == ReplicaKind::kPut) {
+      s = CheckValueSize(item.data.size(), options_.max_value_bytes);
+    }
+    if (!s.ok()) return s;
+    const uint64_t h = hasher_(item.id);
+    uint64_t floor = 0;  // the id's removal version below memory, if it is not in memory
+    Location where;
+    SegmentFor(h)->Peek(item.id, static_cast<uint32_t>(h), clock_->NowMicros(), &where);
+    if (!where.in_memory && kind != ReplicaKind::kTouch) {
+      s = RemovalVersionBelow(item.id, &floor);
+      if (!s.ok()) return s;
+    }
+    Entry* incoming = nullptr;
+    if (kind == ReplicaKind::kPut) {
+      incoming = EntryFromRecord(item.id, static_cast<uint32_t>(h), item, item.data);
+      if (incoming == nullptr) return Status::Internal("out of memory loading a session item");
+    }
+    bool consumed = false;
+    s = WithDiskTier(
+        item.id, h, [&](Segment* seg, uint32_t hash, int64_t now, Leftovers* lo, Load* load) {
+          seg->ApplyReplica(kind, item.id, hash, incoming, item, floor, now, out, lo, load);
+          consumed = !load->needed;
+        });
+    if (!consumed && incoming != nullptr) Unref(incoming);
+    if (s.ok()) replica_results_[static_cast<int>(*out)].fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
   bool IsLocked(std::string_view id) override {
     if (!CheckSessionId(id).ok()) return false;
     const uint64_t h = hasher_(id);
@@ -222,6 +267,9 @@ class MemoryStore : public SessionStore {
       stats.disk_write_failing = writer_->failing();
     }
     stats.blind_creates = blind_creates_.load(std::memory_order_relaxed);
+    stats.replica_applied = replica_results_[0].load(std::memory_order_relaxed);
+    stats.replica_stale = replica_results_[1].load(std::memory_order_relaxed);
+    stats.replica_ignored = replica_results_[2].load(std::memory_order_relaxed);
     return stats;
   }
 
@@ -277,6 +325,26 @@ class MemoryStore : public SessionStore {
     segment->CancelLoad(id, &load, &cancel);
     Dispose(&cancel);
     return Status::Unavailable("the session kept moving between memory and disk; retry");
+  }
+
+  // The version of a removal of `id` below memory: queued for the backing store, or a tombstone
+  // there (0 if neither).
+  Status RemovalVersionBelow(std::string_view id, uint64_t* version) {
+    *version = 0;
+    if (options_.write_behind == nullptr) return Status::OK();
+    BackingOp queued;
+    bool found = false;
+    Status s = options_.write_behind->Lookup(id, &queued, &found);
+    if (!s.ok()) return s;
+    if (found && queued.kind == BackingOp::Kind::kRemove) {
+      *version = queued.item.version;
+      return Status::OK();
+    }
+    ItemRecord item;
+    s = options_.backing_store->Get(id, &item, &found);
+    if (!s.ok()) return Status::Unavailable("backing store read failed: " + s.ToString());
+    if (!found) *version = item.version;  // a tombstone's, or 0
+    return Status::OK();
   }
 
   // Reads the id's newest copy below memory into load->entry (null if none) and marks the read
@@ -376,6 +444,7 @@ class MemoryStore : public SessionStore {
   std::vector<std::unique_ptr<Segment>> segments_;
   std::atomic<size_t> next_reclaim_{0};
   std::atomic<uint64_t> blind_creates_{0};
+  std::array<std::atomic<uint64_t>, 3> replica_results_{};  // by ReplicaResult
   std::unique_ptr<SpillWriter> writer_;  // with a disk tier only; declared last, stopped first
 };
 
@@ -400,6 +469,9 @@ std::unique_ptr<SessionStore> NewMemoryStore(const MemoryStoreOptions& options, 
   if (options.max_lock_age_us < 0) *status = Status::InvalidArgument("max lock age is negative");
   if ((options.write_behind == nullptr) != (options.backing_store == nullptr)) {
     *status = Status::InvalidArgument("write_behind and backing_store go together");
+  }
+  if (options.replicator != nullptr && options.write_behind == nullptr) {
+    *status = Status::InvalidArgument("replication needs a backing store");
   }
   if (!status->ok()) return nullptr;
 

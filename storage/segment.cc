@@ -115,9 +115,9 @@ void Segment::InvalidateLoads(std::string_view key) {
   if (ticket != loads_.end()) ++ticket->second.generation;
 }
 
-void Segment::LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftovers* lo) {
+void Segment::LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftovers* lo,
+                        bool replicate) {
   if (options_.write_behind == nullptr) return;
-  if (kind != BackingOp::Kind::kTouch) InvalidateLoads(e->key());
   BackingOp op;
   op.kind = kind;
   op.item.id.assign(e->key());
@@ -130,7 +130,13 @@ void Segment::LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftov
     op.value_owner = std::shared_ptr<const void>(e, [](Entry* pinned) { Unref(pinned); });
     op.value = e->value();
   }
-  if (kind == BackingOp::Kind::kTouch) {
+  LogOp(std::move(op), lo, replicate);
+}
+
+void Segment::LogOp(BackingOp op, Leftovers* lo, bool replicate) {
+  if (op.kind != BackingOp::Kind::kTouch) InvalidateLoads(op.item.id);
+  if (replicate && options_.replicator != nullptr) options_.replicator->Enqueue(op);
+  if (op.kind == BackingOp::Kind::kTouch) {
     options_.write_behind->Enqueue(std::move(op));
     return;
   }
@@ -521,6 +527,80 @@ void Segment::Supersede(std::string_view key, uint32_t hash, Entry* newer, uint6
   if (e->maybe_below()) newer->flags |= Entry::kMaybeBelow;
   lo->released.push_back(e);
   Install(newer, Load::Source::kBackingStore, now_us, lo);
+}
+
+void Segment::ApplyReplica(ReplicaKind kind, std::string_view key, uint32_t hash, Entry* incoming,
+                           const ItemRecord& meta, uint64_t floor_version, int64_t now_us,
+                           ReplicaResult* out, Leftovers* lo, Load* load) {
+  MutexLock l(&mu_);
+  Entry* e = FindLive(key, hash, now_us, lo, load);
+  if (load->needed) return;  // the caller keeps `incoming` for the next attempt
+  // Versions issued here from now on must be above the other site's, or its change would win.
+  last_version_ = std::max(last_version_, meta.version);
+  const uint64_t local = e != nullptr ? e->version : std::max(floor_version, load->floor_version);
+  const int64_t last_access =
+      meta.expires_at_us - static_cast<int64_t>(meta.timeout_minutes) * 60'000'000;
+  *out = ReplicaResult::kStale;
+  switch (kind) {
+    case ReplicaKind::kTouch:
+      if (e == nullptr || e->version != meta.version) {
+        *out = ReplicaResult::kIgnored;
+        return;
+      }
+      if (last_access > e->last_access_us) {
+        e->last_access_us = last_access;
+        LogChange(BackingOp::Kind::kTouch, e, e->version, lo, /*replicate=*/false);
+      }
+      *out = ReplicaResult::kApplied;
+      break;
+    case ReplicaKind::kRemove:
+      if (local > meta.version) return;  // changed here after the removal there
+      if (e != nullptr) {
+        LogChange(BackingOp::Kind::kRemove, e, meta.version, lo, /*replicate=*/false);
+        Discard(e, lo);
+      } else {  // nothing live here: keep the removal anyway, so a late put cannot undo it
+        if (options_.write_behind != nullptr) {
+          BackingOp op(BackingOp::Kind::kRemove, meta);
+          op.item.data.clear();
+          LogOp(std::move(op), lo, /*replicate=*/false);
+        }
+      }
+      *out = ReplicaResult::kApplied;
+      break;
+    case ReplicaKind::kPut: {
+      const bool newer = meta.version > local ||
+                         (e != nullptr && meta.version == local && incoming->value() > e->value());
+      if (!newer) {
+        lo->released.push_back(incoming);
+        return;
+      }
+      incoming->version = meta.version;
+      incoming->last_access_us = last_access;
+      incoming->flags |= Entry::kDataDirty;
+      if (meta.uninitialized) incoming->flags |= Entry::kUninitialized;
+      Entry* lock_position = nullptr;
+      if (e != nullptr) {
+        incoming->lock_cookie = e->lock_cookie;  // a lock holder here keeps its lock
+        incoming->flags |= e->flags & (Entry::kMaybeBelow | Entry::kLocked);
+        incoming->lock_time_us = e->lock_time_us;
+        if (e->locked()) lock_position = e->lru_next;
+        Unindex(e);
+        lo->released.push_back(e);
+      } else {
+        incoming->lock_cookie = std::max(static_cast<int64_t>(meta.version), now_us);
+      }
+      InvalidateLoads(key);
+      Index(incoming);
+      if (lock_position != nullptr) {  // back to the old entry's place in the locked list
+        ListRemove(incoming);
+        ListAppend(lock_position, incoming);
+      }
+      LogChange(BackingOp::Kind::kPut, incoming, meta.version, lo, /*replicate=*/false);
+      EvictOverCapacity(incoming, now_us, lo);
+      *out = ReplicaResult::kApplied;
+      break;
+    }
+  }
 }
 
 void Segment::Peek(std::string_view key, uint32_t hash, int64_t now_us, Location* out) {

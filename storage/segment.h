@@ -103,6 +103,9 @@ struct SegmentOptions {
   size_t capacity_bytes = 0;
   int64_t max_lock_age_us = 0;  // 0 disables the server-side lock age limit
   bool has_disk_tier = false;
+  // Not owned; may be null. Changes made here (not those replicated from the other site) are
+  // queued here too, for the other data centre (docs/TWO_SITES.md).
+  WriteBehind* replicator = nullptr;
   // Not owned; may be null. Every change of an item's persisted state (put, remove, sliding
   // expiry, initialization) is queued here under mu_, so the queue sees each id's changes in
   // order and a lower-tier read in flight is invalidated by any of them.
@@ -138,6 +141,14 @@ class Segment {
   // with load->needed, when the caller keeps it for the next attempt.
   void Supersede(std::string_view key, uint32_t hash, Entry* newer, uint64_t remote_version,
                  int64_t now_us, WriteResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
+  // ApplyReplica (contract in session_store.h). `incoming` (owned; puts only, else null) holds the
+  // replica's value and metadata; `floor_version` is the id's removal version below memory (a
+  // queued removal or a tombstone in Redis), which the caller looked up if the id was not in
+  // memory. Takes ownership of `incoming` except when it stops with load->needed.
+  void ApplyReplica(ReplicaKind kind, std::string_view key, uint32_t hash, Entry* incoming,
+                    const ItemRecord& meta, uint64_t floor_version, int64_t now_us,
+                    ReplicaResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
+
   // Where `key` is in this segment (memory fields of Location), without touching or loading it.
   void Peek(std::string_view key, uint32_t hash, int64_t now_us, Location* out) EXCLUDES(mu_);
 
@@ -204,7 +215,11 @@ class Segment {
   void Touch(Entry* e, int64_t now_us, Leftovers* lo) REQUIRES(mu_);
   // Queues a change of `e` for the backing store (`version`: the item's after the change), and
   // invalidates lower-tier reads of its id in flight.
-  void LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftovers* lo) REQUIRES(mu_);
+  // `replicate`: also queue it for the other data centre (not for changes that came from there).
+  void LogChange(BackingOp::Kind kind, Entry* e, uint64_t version, Leftovers* lo,
+                 bool replicate = true) REQUIRES(mu_);
+  // Queues `op` (built by LogChange, or a replicated removal of an id not held here).
+  void LogOp(BackingOp op, Leftovers* lo, bool replicate) REQUIRES(mu_);
   // Invalidates lower-tier reads of `key` in flight.
   void InvalidateLoads(std::string_view key) REQUIRES(mu_);
   uint64_t NextVersion(uint64_t previous, int64_t now_us) REQUIRES(mu_);

@@ -59,6 +59,13 @@ struct Location {
   uint64_t queued_version = 0;
 };
 
+// A change replicated from the other data centre (docs/TWO_SITES.md).
+enum class ReplicaKind { kPut, kRemove, kTouch };
+// kApplied; kStale: this site holds a newer state (or the same version with data that sorts
+// higher: the tie rule), nothing changes; kIgnored: a touch of a version this site does not hold.
+enum class ReplicaResult { kApplied, kStale, kIgnored };
+const char* ReplicaResultName(ReplicaResult r);
+
 // A copy of one item, handed to an EvictionListener.
 struct ItemRecord {
   std::string id;
@@ -111,7 +118,8 @@ struct StoreStats {
   uint64_t backing_loads = 0;  // items restored from the backing store (Redis)
   uint64_t blind_creates = 0;  // create-uninitialized that went ahead while Redis was unreadable
   uint64_t locks_held = 0;     // items locked by a request now (locks past the age limit aside)
-  uint64_t superseded = 0;     // local copies replaced or dropped by Revalidate (newer in Redis)
+  uint64_t replica_applied = 0, replica_stale = 0, replica_ignored = 0;  // from the other site
+  uint64_t superseded = 0;  // local copies replaced or dropped by Revalidate (newer in Redis)
 };
 
 class SessionStore {
@@ -163,6 +171,16 @@ class SessionStore {
   // is. Without a backing store: kNotFound at once. Unavailable if the backing store cannot be
   // read (the local copy is then all there is).
   virtual Status Revalidate(std::string_view id, WriteResult* out) = 0;
+
+  // Applies a change made in the other data centre, keeping its version. The rule, the same in
+  // both sites so they converge: the higher version wins; on equal versions the data that sorts
+  // higher (bytewise) wins; a removal stands against any put of a lower version (the removal's
+  // version is kept in this site's Redis as a tombstone). A put replaces the local copy even if a
+  // request holds its lock here (the lock stays; that request's own put, later and so newer,
+  // wins in turn). The change is written behind to this site's Redis like a local one, but is
+  // not replicated back. REQUIRES item.id valid, a put's data within max_value_bytes and its
+  // timeout in range (else InvalidArgument).
+  virtual Status ApplyReplica(ReplicaKind kind, const ItemRecord& item, ReplicaResult* out) = 0;
 
   // Whether a request holds the lock of `id` in memory now (a lock past the age limit does not
   // count). Cheap: no lower tier is read.
@@ -218,6 +236,10 @@ struct MemoryStoreOptions {
   // how a session continues on this server after its own server is lost.
   WriteBehind* write_behind = nullptr;
   BackingStore* backing_store = nullptr;
+
+  // Not owned; may be null; only with write_behind. The queue of changes for the other data
+  // centre: every change made here (not those replicated from there) is queued to it too.
+  WriteBehind* replicator = nullptr;
 
   // Bytes of evicted items waiting for the disk writer. Past a quarter of it, a request that
   // evicts waits up to 10 ms for the writer (backpressure, with no lock held); past all of it,

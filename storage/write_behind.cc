@@ -29,6 +29,11 @@ WriteBehind::~WriteBehind() {
 uint64_t WriteBehind::Enqueue(BackingOp op) {
   MutexLock l(&mu_);
   ++stats_.enqueued;
+  if (options_.drop_when_full && pending_bytes_ + Bytes(op) > options_.max_pending_bytes &&
+      pending_.count(op.item.id) == 0) {
+    ++stats_.dropped;
+    return 0;
+  }
   return Add(std::move(op), 0);
 }
 
@@ -278,6 +283,7 @@ void WriteBehind::Finish(const Batch& batch, const std::vector<BackingOutcome>& 
     }
     if (outcomes[i] == BackingOutcome::kStale) ++stats_.stale;
     if (p.seq != batch.seqs[i]) continue;  // a newer change was folded in while this was written
+    delays_.Record(clock_->NowMicros() - p.first_enqueued_us);
     for (uint64_t seq : p.journaled) erase->emplace_back(seq, it->first);
     pending_bytes_ -= Bytes(p.op);
     pending_.erase(it);  // its order_ slot is now stale
@@ -356,6 +362,9 @@ WriteBehindStats WriteBehind::GetStats() const {
   WriteBehindStats s = stats_;
   s.pending = pending_.size();
   s.pending_bytes = pending_bytes_;
+  s.delay_p50_us = delays_.Percentile(0.5);
+  s.delay_p99_us = delays_.Percentile(0.99);
+  s.delay_max_us = delays_.max();
   for (const Slot& slot : order_) {
     auto it = pending_.find(slot.id);
     if (it != pending_.end() && it->second.queued_seq == slot.queued_seq) {

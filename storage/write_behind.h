@@ -41,6 +41,7 @@
 #include "storage/backing_store.h"
 #include "storage/journal.h"
 #include "util/clock.h"
+#include "util/latency_histogram.h"
 #include "util/mutex.h"
 
 namespace sessionserver {
@@ -58,6 +59,10 @@ struct WriteBehindOptions {
   // with the memory tier are counted too, so this is an upper bound on what the queue adds.
   size_t max_pending_bytes = 64u << 20;
   Journal* journal = nullptr;  // not owned; null: no journal
+  // Past max_pending_bytes, a change of an id not already queued is dropped (counted in
+  // `dropped`) instead of kept: for the replication queue to the other data centre, which must
+  // never hold requests back or grow without bound while that site is unreachable.
+  bool drop_when_full = false;
 };
 
 struct WriteBehindStats {
@@ -67,7 +72,8 @@ struct WriteBehindStats {
   uint64_t stale = 0;
   uint64_t retries = 0;     // failed round trips (every op in them is retried)
   uint64_t overflowed = 0;  // puts whose value was left in the journal (queue over its bound)
-  uint64_t dropped = 0;     // changes lost: their journal entry could not be read back
+  uint64_t dropped = 0;     // changes lost: their journal entry could not be read back, or
+                            // (drop_when_full) the queue was full
   uint64_t rejected = 0;    // changes Redis can never take (a foreign value under the key)
   uint64_t recovered = 0;   // changes replayed from the journal at start
   uint64_t journal_errors = 0;
@@ -75,6 +81,9 @@ struct WriteBehindStats {
   uint64_t pending = 0;    // queue depth now
   uint64_t pending_bytes = 0;
   int64_t oldest_pending_age_us = 0;  // by the store's Clock
+  // How long written changes had waited since their id entered the queue (Clock time): the
+  // staleness of the store behind the queue. Percentiles over the queue's life.
+  int64_t delay_p50_us = 0, delay_p99_us = 0, delay_max_us = 0;
 };
 
 class WriteBehind {
@@ -196,6 +205,7 @@ class WriteBehind {
   int flush_requests_ GUARDED_BY(mu_) = 0;
   bool stopping_ GUARDED_BY(mu_) = false;
   WriteBehindStats stats_ GUARDED_BY(mu_);
+  LatencyHistogram delays_ GUARDED_BY(mu_);
   std::function<void(const std::string&)> conflict_listener_ GUARDED_BY(mu_);
   int listener_calls_ GUARDED_BY(mu_) = 0;  // calls of conflict_listener_ running
   std::thread thread_;

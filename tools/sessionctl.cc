@@ -3,6 +3,7 @@
 //   sessionctl --redis=host:port drain SERVER_ID    ask a server to drain (kept until undrain)
 //   sessionctl --redis=host:port undrain SERVER_ID
 //   sessionctl --redis=host:port stats              fleet totals
+//   (with --remote_redis=host:port, list and stats show the other data centre's fleet too)
 //   sessionctl --redis=host:port locate SESSION_ID  which tiers of which server hold it, and Redis
 #include <gflags/gflags.h>
 
@@ -17,6 +18,8 @@
 #include "tools/locate.h"
 
 DEFINE_string(redis, "127.0.0.1:6390", "host:port of the fleet's Redis (the registry)");
+DEFINE_string(remote_redis, "",
+              "host:port of the other data centre's registry: list and stats show both sites");
 
 namespace sessionserver::fleet {
 namespace {
@@ -24,6 +27,47 @@ namespace {
 int Fail(const Status& s) {
   std::fprintf(stderr, "sessionctl: %s\n", s.ToString().c_str());
   return 1;
+}
+
+// Prints one site's fleet (`list`: a line per server; else totals), headed by its registry.
+int Show(Registry* registry, const std::string& where, bool list) {
+  std::vector<Member> members;
+  Status s = registry->List(&members);
+  if (!s.ok()) return Fail(s);
+  const std::string dc = members.empty() ? "" : members.front().dc;
+  std::printf("site %s (registry %s)\n", dc.empty() ? "-" : dc.c_str(), where.c_str());
+  const int64_t now_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
+  int64_t items = 0, bytes = 0, requests = 0, active = 0, repl = 0, dropped = 0;
+  if (list) {
+    std::printf("%-24s %-22s %-9s %10s %14s %12s %8s %8s %10s\n", "SERVER", "ADDRESS", "STATE",
+                "ITEMS", "BYTES", "REQUESTS", "AGE_MS", "REPL_Q", "REPL_DROP");
+  }
+  for (const Member& m : members) {
+    items += m.items;
+    bytes += m.bytes;
+    requests += m.requests;
+    active += m.state == "active";
+    repl += m.repl_pending;
+    dropped += m.repl_dropped;
+    if (list) {
+      std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld %8lld %10lld\n", m.id.c_str(),
+                  m.address.c_str(), m.state.c_str(), static_cast<long long>(m.items),
+                  static_cast<long long>(m.bytes), static_cast<long long>(m.requests),
+                  static_cast<long long>(std::max<int64_t>(0, now_ms - m.heartbeat_ms)),
+                  static_cast<long long>(m.repl_pending), static_cast<long long>(m.repl_dropped));
+    }
+  }
+  if (!list) {
+    std::printf(
+        "servers %zu (active %lld, draining %lld); items %lld; bytes %lld; requests %lld; "
+        "replication queue %lld (dropped %lld)\n",
+        members.size(), static_cast<long long>(active),
+        static_cast<long long>(members.size()) - static_cast<long long>(active),
+        static_cast<long long>(items), static_cast<long long>(bytes),
+        static_cast<long long>(requests), static_cast<long long>(repl),
+        static_cast<long long>(dropped));
+  }
+  return 0;
 }
 
 int Main(int argc, char** argv) {
@@ -49,36 +93,15 @@ int Main(int argc, char** argv) {
                   argv[2]);
   }
   if (command == "list" || command == "stats") {
-    std::vector<Member> members;
-    Status s = registry.List(&members);
-    if (!s.ok()) return Fail(s);
-    const int64_t now_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
-    int64_t items = 0, bytes = 0, requests = 0, active = 0;
-    if (command == "list") {
-      std::printf("%-24s %-22s %-9s %10s %14s %12s %8s\n", "SERVER", "ADDRESS", "STATE", "ITEMS",
-                  "BYTES", "REQUESTS", "AGE_MS");
+    int rc = Show(&registry, FLAGS_redis, command == "list");
+    if (!FLAGS_remote_redis.empty()) {
+      const size_t rc_colon = FLAGS_remote_redis.rfind(':');
+      Registry remote(FLAGS_remote_redis.substr(0, rc_colon),
+                      std::atoi(FLAGS_remote_redis.c_str() + rc_colon + 1));
+      std::printf("\n");
+      rc = std::max(rc, Show(&remote, FLAGS_remote_redis, command == "list"));
     }
-    for (const Member& m : members) {
-      items += m.items;
-      bytes += m.bytes;
-      requests += m.requests;
-      active += m.state == "active";
-      if (command == "list") {
-        std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld\n", m.id.c_str(),
-                    m.address.c_str(), m.state.c_str(), static_cast<long long>(m.items),
-                    static_cast<long long>(m.bytes), static_cast<long long>(m.requests),
-                    static_cast<long long>(std::max<int64_t>(0, now_ms - m.heartbeat_ms)));
-      }
-    }
-    if (command == "stats") {
-      std::printf(
-          "servers %zu (active %lld, draining %lld); items %lld; bytes %lld; requests %lld\n",
-          members.size(), static_cast<long long>(active),
-          static_cast<long long>(members.size()) - static_cast<long long>(active),
-          static_cast<long long>(items), static_cast<long long>(bytes),
-          static_cast<long long>(requests));
-    }
-    return 0;
+    return rc;
   }
   std::fprintf(stderr,
                "usage: sessionctl --redis=host:port list | stats | drain ID | undrain ID | "

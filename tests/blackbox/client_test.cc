@@ -63,13 +63,6 @@ class ClientTest : public ::testing::Test {
     c->info(info);
     return info.counters[name];
   }
-  template <typename Cond>
-  static bool Eventually(Cond cond) {  // polls every 20 ms for up to 10 s
-    for (int i = 0; i < 500 && !cond(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return cond();
-  }
 
   std::unique_ptr<SessionClient> NewClient(ClientOptions options = {}) {
     for (const auto& s : servers_) options.servers.push_back({"127.0.0.1", s->port()});

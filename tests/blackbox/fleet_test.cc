@@ -39,15 +39,6 @@ class FleetTest : public ::testing::Test {
     c->info(info);
     return info.state;
   }
-  // Polls `cond` every 20 ms for up to 5 s.
-  template <typename Cond>
-  bool Eventually(Cond cond) {
-    for (int i = 0; i < 250; ++i) {
-      if (cond()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
 
   // Starts a and b (a with `extra_a` too) heartbeating every 200 ms; waits until both are listed.
   void StartTwo(ServerProcess* a, ServerProcess* b, const std::string& extra_a = "") {

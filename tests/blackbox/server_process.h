@@ -7,8 +7,10 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -52,6 +54,16 @@ class TestClient {
   std::shared_ptr<apache::thrift::transport::TTransport> transport_;
   std::unique_ptr<thrift::SessionServiceClient> client_;
 };
+
+// Polls `cond` every 20 ms until it holds or `timeout_ms` passed; returns its last value. For
+// conditions that depend on other processes (heartbeats, flushes, replication).
+template <typename Cond>
+bool Eventually(Cond cond, int timeout_ms = 10'000) {
+  for (int waited = 0; waited < timeout_ms && !cond(); waited += 20) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
 
 // Opens a raw TCP connection to 127.0.0.1:port, sends `bytes`, and reports whether the server
 // closed the connection within `timeout_ms` (reading whatever it sent first).

@@ -1,4 +1,4 @@
-// Unit tests for loadtest/histogram.h (against known inputs) and loadtest/checker.h (it catches
+// Unit tests for util/latency_histogram.h (against known inputs) and loadtest/checker.h (it catches
 // the anomalies injected on purpose and stays silent on legal histories).
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "loadtest/checker.h"
-#include "loadtest/histogram.h"
+#include "util/latency_histogram.h"
 
 namespace sessionserver::loadtest {
 namespace {

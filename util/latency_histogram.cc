@@ -1,9 +1,9 @@
-#include "loadtest/histogram.h"
+#include "util/latency_histogram.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace sessionserver::loadtest {
+namespace sessionserver {
 
 namespace {
 
@@ -79,4 +79,4 @@ std::vector<std::pair<int64_t, uint64_t>> LatencyHistogram::Buckets() const {
   return out;
 }
 
-}  // namespace sessionserver::loadtest
+}  // namespace sessionserver

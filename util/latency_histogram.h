@@ -2,16 +2,17 @@
 // 1 hour) with 3 significant decimal digits of precision in every range (log-linear buckets, as
 // HdrHistogram does), in fixed memory. Percentiles are exact to that precision.
 //
-// Thread-compatible: one per thread, Merge at the end.
-#ifndef SESSIONSERVER_LOADTEST_HISTOGRAM_H_
-#define SESSIONSERVER_LOADTEST_HISTOGRAM_H_
+// Thread-compatible: one per thread, Merge at the end (or guard it with a mutex). Used by
+// session_loadtest and by the server (write-behind and replication delays).
+#ifndef SESSIONSERVER_UTIL_LATENCY_HISTOGRAM_H_
+#define SESSIONSERVER_UTIL_LATENCY_HISTOGRAM_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
-namespace sessionserver::loadtest {
+namespace sessionserver {
 
 class LatencyHistogram {
  public:
@@ -49,6 +50,6 @@ class LatencyHistogram {
   uint64_t saturated_ = 0;
 };
 
-}  // namespace sessionserver::loadtest
+}  // namespace sessionserver
 
-#endif  // SESSIONSERVER_LOADTEST_HISTOGRAM_H_
+#endif  // SESSIONSERVER_UTIL_LATENCY_HISTOGRAM_H_
