@@ -12,6 +12,9 @@
 #   FLEET_SERVER_FLAGFILE=PATH  a base flagfile each server's generated flagfile includes first
 #                               (e.g. deploy/flags/session_server.flags; later lines override it)
 #   FLEET_QUIET=1               do not copy the logs to this terminal (they stay in $FLEET_DIR/run)
+#   FLEET_WEBAPP_FLAGS="..."    extra session_webapp flags (e.g. --dc=east --remote_registry=...)
+#   FLEET_REDIS_ARGS="..."      extra redis-server arguments (e.g. --replicaof 127.0.0.1 6390)
+#   FLEET_COOKIE_KEY_FILE=PATH  the web apps' cookie key set (default $FLEET_DIR/webapp.keys)
 #   BUILD=build/release         where the binaries are
 # Every server gets a flagfile $FLEET_DIR/run/server-<port>.flags; deploy/add-server.sh,
 # drain.sh, rolling-upgrade.sh and chaos.sh work on the fleet through that directory.
@@ -99,8 +102,10 @@ EOF
 printf '%s\n' "$@" >"$RUN_DIR/extra.flags"
 
 : >"$RUN_DIR/redis.log"
+read -r -a redis_args <<<"${FLEET_REDIS_ARGS:-}"
 setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$FLEET_DIR/redis" \
-  --appendonly yes --save "" --protected-mode yes >"$RUN_DIR/redis.log" 2>&1 </dev/null &
+  --appendonly yes --save "" --protected-mode yes "${redis_args[@]}" \
+  >"$RUN_DIR/redis.log" 2>&1 </dev/null &
 echo $! >"$RUN_DIR/redis.pid"
 wait_port "$REDIS_PORT" 20 || die "Redis did not start (see $RUN_DIR/redis.log)"
 
@@ -117,8 +122,11 @@ for port in "${server_port_list[@]}"; do
 done
 
 servers=$(printf "$HOST:%s," "${server_port_list[@]}")
-webapp_flags=(--servers="${servers%,}" --cookie_key_file="$FLEET_DIR/webapp.keys" --insecure_cookies)
+webapp_flags=(--servers="${servers%,}" --cookie_key_file="${FLEET_COOKIE_KEY_FILE:-$FLEET_DIR/webapp.keys}"
+  --insecure_cookies)
 if has_flag "$SESSION_WEBAPP" registry; then webapp_flags+=(--registry="127.0.0.1:$REDIS_PORT"); fi
+read -r -a extra_webapp_flags <<<"${FLEET_WEBAPP_FLAGS:-}"
+webapp_flags+=("${extra_webapp_flags[@]}")
 for port in "${webapp_port_list[@]}"; do
   setsid "$SESSION_WEBAPP" --port="$port" "${webapp_flags[@]}" \
     >>"$RUN_DIR/webapp-$port.log" 2>&1 </dev/null &
