@@ -4,12 +4,8 @@
 // server outside its view.
 #include "session_client/client.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -22,6 +18,7 @@
 #include "fleet/registry.h"
 #include "session_client/base64url.h"
 #include "session_client/session_id.h"
+#include "tests/blackbox/client_test_util.h"
 #include "tests/blackbox/server_process.h"
 #include "tests/temp_dir.h"
 #include "tests/unit/redis_server.h"
@@ -63,22 +60,10 @@ class ClientTest : public ::testing::Test {
     c->info(info);
     return info.counters[name];
   }
-  template <typename Cond>
-  static bool Eventually(Cond cond) {  // polls every 20 ms for up to 10 s
-    for (int i = 0; i < 500 && !cond(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return cond();
-  }
 
   std::unique_ptr<SessionClient> NewClient(ClientOptions options = {}) {
     for (const auto& s : servers_) options.servers.push_back({"127.0.0.1", s->port()});
-    options.keys = keys_;
-    options.call_timeout_ms = 2000;
-    Status st;
-    auto c = SessionClient::Create(options, &st);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return c;
+    return NewTestClient(std::move(options), keys_);
   }
   ServerProcess* ServerById(const std::string& id) {
     for (const auto& s : servers_) {
@@ -97,25 +82,6 @@ class ClientTest : public ::testing::Test {
     }
     return false;
   }
-  // One request that adds `item` to the cart attribute; returns the new cookie.
-  std::string AddItem(SessionClient* client, const std::string& cookie, const std::string& item) {
-    std::unique_ptr<Session> s;
-    Status st = client->Load(cookie, /*exclusive=*/true, &s);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    if (!st.ok()) return cookie;
-    s->Set("cart", s->Get("cart").value_or("") + item + ";");
-    std::string next;
-    st = client->Commit(s.get(), &next);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return next;
-  }
-  std::unique_ptr<Session> Read(SessionClient* client, const std::string& cookie) {
-    std::unique_ptr<Session> s;
-    Status st = client->Load(cookie, /*exclusive=*/false, &s);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return s;
-  }
-
   RedisServer redis_;
   TempDir dir_{"ss-client"};
   std::vector<std::unique_ptr<ServerProcess>> servers_;
@@ -316,23 +282,14 @@ TEST_F(ClientTest, AFailedCommitDoesNotLeaveTheLockBehind) {
 
 TEST_F(ClientTest, ACookieNamingAnAddressOutsideTheViewIsNeverConnected) {
   // A listener on loopback that is not in the view: a cookie names it; nothing may connect.
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 16), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string trap = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const Trap trap;
   auto app = NewClient();
   CookieSealer ours(keys_);
   for (bool exclusive : {false, true}) {
     std::unique_ptr<Session> s;
-    ASSERT_TRUE(app->Load(ours.Seal({NewSessionId(), trap}), exclusive, &s).ok());
+    ASSERT_TRUE(app->Load(ours.Seal({NewSessionId(), trap.id()}), exclusive, &s).ok());
   }
-  EXPECT_LT(accept(fd, nullptr, nullptr), 0) << "the client connected to " << trap;
-  close(fd);
+  EXPECT_FALSE(trap.Connected()) << "the client connected to " << trap.id();
   EXPECT_EQ(app->GetStats().cookies_foreign_server, 2u);
 }
 
