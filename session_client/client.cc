@@ -300,7 +300,7 @@ class ClientImpl : public SessionClient {
       return Status::InvalidArgument("a session loaded read-only cannot be saved");
     }
     if (session->exclusive()) {
-      Server* server = Find(session->server_id_);
+      Server* server = Served(session->server_id_);
       thrift::Status::type answer = thrift::Status::OK;
       Status s;
       if (session->dirty_ || session->is_new_) {
@@ -346,7 +346,7 @@ class ClientImpl : public SessionClient {
       return Status::InvalidArgument("regenerate needs the session loaded exclusively");
     }
     const std::string old_id = session->id_;
-    Server* const old_server = Find(session->server_id_);
+    Server* const old_server = Served(session->server_id_);
     const int64_t old_cookie = session->lock_cookie_;
     const std::string fresh = NewSessionId();
     const std::string data = Data(*session);
@@ -385,7 +385,7 @@ class ClientImpl : public SessionClient {
   }
 
   Status Destroy(Session* session, std::string* cookie_value) override {
-    Status s = Remove(session->id_, session->lock_cookie_, Find(session->server_id_),
+    Status s = Remove(session->id_, session->lock_cookie_, Served(session->server_id_),
                       /*gone_is_ok=*/true);
     if (!s.ok()) return Public(s);
     session->finished_ = true;
@@ -504,6 +504,16 @@ class ClientImpl : public SessionClient {
       }
     }
     return nullptr;
+  }
+
+  // The server that served a session (Session::server_id_, which the client sets only from a
+  // member it connected to, never from a cookie), even if it has left the view since (its
+  // registry entry lapsed, or was not written yet when the view was read): a request holding a
+  // lock there must still save or release it there. Null if the client never knew it.
+  Server* Served(const std::string& id) const EXCLUDES(servers_mu_) {
+    MutexLock l(&servers_mu_);
+    auto it = servers_.find(id);
+    return it == servers_.end() ? nullptr : it->second.get();
   }
 
   // Reads the registry at `address` ("host:port") every view_refresh_ms into the view's `site`.
@@ -744,7 +754,7 @@ class ClientImpl : public SessionClient {
   Status Release(Session* session) {
     if (!session->exclusive()) return Status::OK();
     thrift::Status::type answer;
-    Status s = Call(Find(session->server_id_), [&](Rpc* rpc) {
+    Status s = Call(Served(session->server_id_), [&](Rpc* rpc) {
       answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
     });
     session->lock_cookie_ = 0;

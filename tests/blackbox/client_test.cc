@@ -453,6 +453,45 @@ TEST_F(ClientTest, SigtermLetsARequestInFlightFinishAndHandsTheSessionOff) {
   EXPECT_EQ(s->Get("cart").value_or(""), "a;b;");
 }
 
+// A request holding a lock on a server that leaves the view meanwhile (its registry entry lapsed:
+// a late heartbeat, or the first one not written yet when the view was read) still saves there
+// and leaves no lock behind. It used to fail with "server not in the membership view" and keep
+// the lock (ClientTest.DrainHands... failed that way under TSan).
+TEST_F(ClientTest, ARequestFinishesOnItsServerAfterTheServerLeftTheView) {
+  RedisServer registry_redis;  // a registry this test writes: the servers do not heartbeat here
+  ASSERT_TRUE(registry_redis.Start());
+  fleet::Registry registry("127.0.0.1", registry_redis.port());
+  auto heartbeat = [&](int i, int64_t ttl_ms) {
+    fleet::Member me;
+    me.id = me.address = Id(i);
+    bool draining = false;
+    return registry.Heartbeat(me, ttl_ms, &draining).ok();
+  };
+  ASSERT_TRUE(heartbeat(0, 60'000) && heartbeat(1, 60'000));
+  ClientOptions options;
+  options.registry = "127.0.0.1:" + std::to_string(registry_redis.port());
+  options.view_refresh_ms = 20;
+  auto app = NewClient(options);
+  std::string cookie, owner;
+  for (int i = 0; i < 100 && owner != Id(1); ++i) cookie = AddItem(app.get(), "", "a", &owner);
+  std::unique_ptr<Session> held;
+  ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &held).ok());
+  ASSERT_EQ(held->server_id(), Id(1));
+  ASSERT_TRUE(heartbeat(1, 1));  // server 1's entry lapses at once
+  ASSERT_TRUE(Eventually([&] { return app->GetStats().view_size == 1; }));
+  held->Set("cart", "a;b;");
+  std::string next;
+  ASSERT_TRUE(app->Commit(held.get(), &next).ok());
+  ClientOptions quick;
+  quick.lock_wait_ms = 50;
+  auto other = NewClient(quick);  // both servers in its view
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(other->Load(next, /*exclusive=*/true, &s).ok()) << "the lock was released";
+  EXPECT_EQ(s->server_id(), Id(1));
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;");
+  EXPECT_TRUE(other->Abandon(s.get()).ok());
+}
+
 TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {
   ClientOptions options;
   options.servers.push_back({"127.0.0.1", 7500});
