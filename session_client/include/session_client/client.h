@@ -13,7 +13,8 @@
 // server by rendezvous hashing on the session id; that server restores the session from Redis,
 // and the cookie returned by Commit names the new owner. New sessions are placed by rendezvous
 // hashing over the healthy servers. The client only ever connects to servers of its membership
-// view: a cookie naming anything else means "no affinity".
+// view: a cookie naming anything else means "no affinity". (A request that started on a server
+// finishes there, Commit or Abandon, even if that server left the view meanwhile.)
 //
 // Two data centres (docs/TWO_SITES.md): the view may also hold the other site's servers
 // (`remote_servers`, `remote_registry`). New sessions and failovers stay in this site; a cookie
