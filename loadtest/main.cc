@@ -3,7 +3,10 @@
 //   session_loadtest generate --out=FILE [--scale=0.0001 --duration_s=60 --seed=1 ...]
 //   session_loadtest replay --trace=FILE --target=sessionserver://h:p,h:p|redis://h:p
 //                           [--closed_loop --workers=16 --speed=1 --max_seconds=120
-//                            --json=FILE --html=FILE]
+//                            --json=FILE --html=FILE --registry=h:p]
+//                           [--remote_target=sessionserver://h:p,h:p --remote_registry=h:p]
+// Two data centres (docs/TWO_SITES.md): --target is the client's own site, --remote_target
+// and/or --remote_registry the other site's servers in its view.
 #include <gflags/gflags.h>
 
 #include <cstdio>
@@ -27,6 +30,12 @@ DEFINE_string(registry, "",
               "replay, sessionserver targets: host:port of the fleet's registry (its Redis), so "
               "the client discovers added servers and avoids draining ones");
 DEFINE_string(target, "", "replay: sessionserver://host:port[,host:port...] or redis://host:port");
+DEFINE_string(remote_target, "",
+              "replay, two data centres: the other site's servers, "
+              "sessionserver://host:port[,host:port...], in the client's view (reached when no "
+              "server of --target answers)");
+DEFINE_string(remote_registry, "",
+              "replay, two data centres: host:port of the other site's registry (its Redis)");
 DEFINE_bool(closed_loop, false, "replay: closed loop (default: open loop at the trace's times)");
 DEFINE_int32(workers, 16, "replay: concurrent requests at most");
 DEFINE_double(speed, 1.0, "replay: open loop: play the trace this many times faster");
@@ -82,6 +91,8 @@ int RunReplay() {
   ReplayOptions o;
   o.target = FLAGS_target;
   o.registry = FLAGS_registry;
+  o.remote_target = FLAGS_remote_target;
+  o.remote_registry = FLAGS_remote_registry;
   o.open_loop = !FLAGS_closed_loop;
   o.workers = FLAGS_workers;
   o.speed = FLAGS_speed;

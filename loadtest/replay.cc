@@ -273,6 +273,14 @@ Status MakeTarget(const ReplayOptions& o, std::unique_ptr<Target>* out) {
     co.lock_wait_ms = 10'000;
     co.registry = o.registry;
     co.view_refresh_ms = 500;
+    if (!o.remote_target.empty()) {
+      if (o.remote_target.rfind(fleet, 0) != 0) {
+        return Status::InvalidArgument("remote target must be sessionserver://host:port,...");
+      }
+      s = client::ParseServerList(o.remote_target.substr(fleet.size()), &co.remote_servers);
+      if (!s.ok()) return s;
+    }
+    co.remote_registry = o.remote_registry;
     auto c = client::SessionClient::Create(co, &s);
     if (!s.ok()) return s;
     *out = std::make_unique<FleetTarget>(std::move(c));

@@ -23,6 +23,11 @@ struct ReplayOptions {
   // sessionserver targets: host:port of the fleet registry (Redis), or empty. With it the client
   // discovers servers (added ones included) and steers new sessions away from draining ones.
   std::string registry;
+  // Two data centres (docs/TWO_SITES.md), sessionserver targets: the other site's servers
+  // ("sessionserver://host:port[,host:port...]") and/or its registry's host:port, for the client's
+  // view; empty: one site.
+  std::string remote_target;
+  std::string remote_registry;
   bool open_loop = true;     // false: closed loop (each worker issues its next request at once)
   double speed = 1.0;        // open loop: trace time runs this many times faster
   int workers = 16;          // concurrent requests (connections) at most

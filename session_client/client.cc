@@ -230,22 +230,20 @@ class ClientImpl : public SessionClient {
   explicit ClientImpl(ClientOptions options)
       : options_(std::move(options)), sealer_(options_.keys) {
     auto view = std::make_shared<View>();
-    for (const ServerAddress& a : options_.servers) view->members.push_back(Add(a));
+    for (const ServerAddress& a : options_.servers) view->local.members.push_back(Add(a));
+    for (const ServerAddress& a : options_.remote_servers) view->remote.members.push_back(Add(a));
     view_ = std::move(view);
     if (!options_.registry.empty()) {
-      size_t colon = options_.registry.rfind(':');
-      registry_ = std::make_unique<fleet::Registry>(
-          options_.registry.substr(0, colon), std::atoi(options_.registry.c_str() + colon + 1));
-      refresher_ = std::make_unique<PeriodicThread>(options_.view_refresh_ms * 1000, [this] {
-        Refresh();
-        return false;
-      });
-      refresher_->Start();
+      local_refresher_ = StartRefresher(options_.registry, &View::local);
+    }
+    if (!options_.remote_registry.empty()) {
+      remote_refresher_ = StartRefresher(options_.remote_registry, &View::remote);
     }
   }
 
   ~ClientImpl() override {
-    if (refresher_) refresher_->Stop();
+    if (local_refresher_) local_refresher_->thread->Stop();
+    if (remote_refresher_) remote_refresher_->thread->Stop();
   }
 
   Status Load(std::string_view cookie_value, bool exclusive,
@@ -275,6 +273,7 @@ class ClientImpl : public SessionClient {
       if (!s.ok()) return Public(s);
       if (found) {
         if (owner != nullptr && session->server_id_ != owner->id()) ++failovers_;
+        CountSite(owner, session->server_id_);
         *out = std::move(session);
         return Status::OK();
       }
@@ -288,7 +287,7 @@ class ClientImpl : public SessionClient {
       return Status::InvalidArgument("a session loaded read-only cannot be saved");
     }
     if (session->exclusive()) {
-      Server* server = Find(session->server_id_);
+      Server* server = Served(session->server_id_);
       thrift::Status::type answer = thrift::Status::OK;
       Status s;
       if (session->dirty_ || session->is_new_) {
@@ -334,7 +333,7 @@ class ClientImpl : public SessionClient {
       return Status::InvalidArgument("regenerate needs the session loaded exclusively");
     }
     const std::string old_id = session->id_;
-    Server* const old_server = Find(session->server_id_);
+    Server* const old_server = Served(session->server_id_);
     const int64_t old_cookie = session->lock_cookie_;
     const std::string fresh = NewSessionId();
     const std::string data = Data(*session);
@@ -373,7 +372,7 @@ class ClientImpl : public SessionClient {
   }
 
   Status Destroy(Session* session, std::string* cookie_value) override {
-    Status s = Remove(session->id_, session->lock_cookie_, Find(session->server_id_),
+    Status s = Remove(session->id_, session->lock_cookie_, Served(session->server_id_),
                       /*gone_is_ok=*/true);
     if (!s.ok()) return Public(s);
     session->finished_ = true;
@@ -430,21 +429,42 @@ class ClientImpl : public SessionClient {
     s.view_refreshes = view_refreshes_;
     s.handoffs_followed = handoffs_followed_;
     s.revalidations = revalidations_;
-    s.view_size = CurrentView()->members.size();
+    const std::shared_ptr<const View> view = CurrentView();
+    s.view_size = view->local.members.size();
+    s.dc = options_.dc;
+    s.remote_view_size = view->remote.members.size();
+    s.remote_calls = remote_calls_;
+    s.site_failovers = site_failovers_;
     MutexLock l(&stats_mu_);
     s.connections_opened = connections_opened_;
     return s;
   }
 
  private:
-  // The membership view: the servers requests may go to, and which of them are draining (no new
-  // sessions are placed there). Replaced whole by Refresh; readers take a snapshot.
-  struct View {
+  // One data centre's part of the view: its servers, and which of them are draining (no new
+  // sessions are placed there).
+  struct Site {
     std::vector<Server*> members;
     std::vector<std::string> draining;
+    bool Has(std::string_view id) const {
+      return std::any_of(members.begin(), members.end(), [&](Server* s) { return s->id() == id; });
+    }
     bool Draining(const std::string& id) const {
       return std::find(draining.begin(), draining.end(), id) != draining.end();
     }
+  };
+  // The membership view: the servers requests may go to, this site's and the other site's
+  // (remote; empty with one site). Replaced whole by Refresh; readers take a snapshot.
+  struct View {
+    Site local, remote;
+    bool Draining(const std::string& id) const { return local.Draining(id) || remote.Draining(id); }
+  };
+
+  // A registry (a site's Redis) and the thread that reads it into one Site of the view. The
+  // thread is declared last: it stops before the registry goes.
+  struct Refresher {
+    std::unique_ptr<fleet::Registry> registry;
+    std::unique_ptr<PeriodicThread> thread;
   };
 
   std::shared_ptr<const View> CurrentView() const {
@@ -461,31 +481,72 @@ class ClientImpl : public SessionClient {
     return slot.get();
   }
 
-  // A member of the current view by id, or null: the client only ever connects to members.
+  // A member of the current view (either site) by id, or null: the client only ever connects to
+  // members.
   Server* Find(std::string_view id) const {
-    for (Server* s : CurrentView()->members) {
-      if (s->id() == id) return s;
+    const std::shared_ptr<const View> view = CurrentView();
+    for (const Site* site : {&view->local, &view->remote}) {
+      for (Server* s : site->members) {
+        if (s->id() == id) return s;
+      }
     }
     return nullptr;
   }
 
-  // Reads the registry: the view becomes its live members (with their draining flags). A failed
-  // read keeps the current view.
-  void Refresh() {
+  // The server that served a session (Session::server_id_, which the client sets only from a
+  // member it connected to, never from a cookie), even if it has left the view since (its
+  // registry entry lapsed, or was not written yet when the view was read): a request holding a
+  // lock there must still save or release it there. Null if the client never knew it.
+  Server* Served(const std::string& id) const EXCLUDES(servers_mu_) {
+    MutexLock l(&servers_mu_);
+    auto it = servers_.find(id);
+    return it == servers_.end() ? nullptr : it->second.get();
+  }
+
+  // Reads the registry at `address` ("host:port") every view_refresh_ms into the view's `site`.
+  std::unique_ptr<Refresher> StartRefresher(const std::string& address, Site View::*site) {
+    auto r = std::make_unique<Refresher>();
+    const size_t colon = address.rfind(':');
+    r->registry = std::make_unique<fleet::Registry>(address.substr(0, colon),
+                                                    std::atoi(address.c_str() + colon + 1));
+    fleet::Registry* registry = r->registry.get();
+    r->thread =
+        std::make_unique<PeriodicThread>(options_.view_refresh_ms * 1000, [this, registry, site] {
+          Refresh(registry, site);
+          return false;
+        });
+    r->thread->Start();
+    return r;
+  }
+
+  // Reads `registry`: the view's `site` becomes its live members (with their draining flags). A
+  // failed read keeps the current view.
+  void Refresh(fleet::Registry* registry, Site View::*site) EXCLUDES(view_mu_) {
     std::vector<fleet::Member> members;
-    if (!registry_->List(&members).ok() || members.empty()) return;
-    auto view = std::make_shared<View>();
+    if (!registry->List(&members).ok() || members.empty()) return;
+    Site fresh;
     for (const fleet::Member& m : members) {
       std::vector<ServerAddress> parsed;
       if (!ParseServerList(m.address, &parsed).ok() || parsed.size() != 1) continue;
       Server* server = Add(parsed[0]);
-      view->members.push_back(server);
-      if (m.state != "active") view->draining.push_back(server->id());  // draining or drained
+      fresh.members.push_back(server);
+      if (m.state != "active") fresh.draining.push_back(server->id());  // draining or drained
     }
-    if (view->members.empty()) return;
+    if (fresh.members.empty()) return;
     ++view_refreshes_;
-    MutexLock l(&view_mu_);
+    MutexLock l(&view_mu_);  // the other site's refresher replaces the view too: copy under it
+    auto view = std::make_shared<View>(*view_);
+    (*view).*site = std::move(fresh);
     view_ = std::move(view);
+  }
+
+  // Counts a request served by `served` when the cookie named `owner` (or nothing) by site: a
+  // server of the other site that the cookie did not name was tried only after every server of
+  // this site (Candidates), so none of them answered.
+  void CountSite(const Server* owner, const std::string& served) {
+    if (!CurrentView()->remote.Has(served)) return;
+    ++remote_calls_;
+    if (owner == nullptr || owner->id() != served) ++site_failovers_;
   }
 
   static Status Unknown(thrift::Status::type answer) {
@@ -511,15 +572,15 @@ class ClientImpl : public SessionClient {
   }
 
   // The servers to try for `sid`: the owner first, always (its breaker only orders the others;
-  // going elsewhere while the owner lives would serve a copy that lags it), then the others by
-  // rendezvous rank that are not draining and whose breakers allow it. If there are none, all
-  // the others in rank order.
+  // going elsewhere while the owner lives would serve a copy that lags it; an owner in the other
+  // site included), then the others that are not draining and whose breakers allow it: this
+  // site's by rendezvous rank, then the other site's by rendezvous rank (so a request goes there
+  // only when no server here answers). If there are none, all the others in that order.
   std::vector<Server*> Candidates(std::string_view sid, Server* owner) const {
     const std::shared_ptr<const View> view = CurrentView();
-    std::vector<Server*> ranked = view->members;
-    std::sort(ranked.begin(), ranked.end(), [&](Server* a, Server* b) {
-      return RendezvousScore(a->id(), sid) > RendezvousScore(b->id(), sid);
-    });
+    std::vector<Server*> ranked = Ranked(view->local.members, sid);
+    const std::vector<Server*> remote = Ranked(view->remote.members, sid);
+    ranked.insert(ranked.end(), remote.begin(), remote.end());
     std::vector<Server*> out;
     const int64_t now = MonotonicMicros();
     if (owner != nullptr) out.push_back(owner);
@@ -537,6 +598,14 @@ class ClientImpl : public SessionClient {
       }
     }
     return out;
+  }
+
+  // `servers` by rendezvous rank for `sid`, highest first.
+  static std::vector<Server*> Ranked(std::vector<Server*> servers, std::string_view sid) {
+    std::sort(servers.begin(), servers.end(), [&](Server* a, Server* b) {
+      return RendezvousScore(a->id(), sid) > RendezvousScore(b->id(), sid);
+    });
+    return servers;
   }
 
   // Runs `attempt` on each candidate while the previous one could not be reached (IOError);
@@ -663,6 +732,7 @@ class ClientImpl : public SessionClient {
       if (!s.ok()) return Public(s);
       if (!found) return Status::Unavailable("a new session vanished at once (server restarted?)");
       session->is_new_ = true;
+      CountSite(nullptr, session->server_id_);
     }
     ++new_sessions_;
     *out = std::move(session);
@@ -672,7 +742,7 @@ class ClientImpl : public SessionClient {
   Status Release(Session* session) {
     if (!session->exclusive()) return Status::OK();
     thrift::Status::type answer;
-    Status s = Call(Find(session->server_id_), [&](Rpc* rpc) {
+    Status s = Call(Served(session->server_id_), [&](Rpc* rpc) {
       answer = rpc->releaseExclusive(session->id_, session->lock_cookie_);
     });
     session->lock_cookie_ = 0;
@@ -683,7 +753,7 @@ class ClientImpl : public SessionClient {
   // fine if `gone_is_ok`; else an error: e.g. a sign-out won); LOCKED (another request holds the
   // lock) is an error. If the owner cannot be reached, the
   // next servers do it (they read the session from Redis; no lock there). Then every other server
-  // drops any copy it may hold, best effort.
+  // of both sites drops any copy it may hold, best effort.
   Status Remove(const std::string& sid, int64_t lock_cookie, Server* owner, bool gone_is_ok) {
     Server* confirmed_by = nullptr;
     Status s = WithFailover(sid, owner, [&](Server* server) {
@@ -704,8 +774,11 @@ class ClientImpl : public SessionClient {
       return Status::OK();
     });
     if (!s.ok()) return s;
-    for (Server* other : CurrentView()->members) {
-      if (other != confirmed_by) RemoveQuietly(sid, 0, other);
+    const std::shared_ptr<const View> view = CurrentView();
+    for (const Site* site : {&view->local, &view->remote}) {
+      for (Server* other : site->members) {
+        if (other != confirmed_by) RemoveQuietly(sid, 0, other);
+      }
     }
     return Status::OK();
   }
@@ -726,13 +799,14 @@ class ClientImpl : public SessionClient {
   std::map<std::string, std::unique_ptr<Server>> servers_ GUARDED_BY(servers_mu_);
   mutable Mutex view_mu_;
   std::shared_ptr<const View> view_ GUARDED_BY(view_mu_);
-  std::unique_ptr<fleet::Registry> registry_;  // used by the refresher only
-  std::unique_ptr<PeriodicThread> refresher_;  // declared last: stopped before the rest goes
   std::atomic<uint64_t> view_refreshes_{0}, handoffs_followed_{0}, revalidations_{0};
+  std::atomic<uint64_t> remote_calls_{0}, site_failovers_{0};
   std::atomic<uint64_t> loads_{0}, commits_{0}, new_sessions_{0}, cookies_rejected_{0},
       cookies_foreign_server_{0}, failovers_{0}, lock_waits_{0}, locks_forced_{0}, rpc_errors_{0};
   mutable Mutex stats_mu_;
   std::map<std::string, uint64_t> connections_opened_ GUARDED_BY(stats_mu_);
+  // Declared last (they use the rest); the destructor stops them first anyway.
+  std::unique_ptr<Refresher> local_refresher_, remote_refresher_;
 };
 
 namespace {
@@ -761,9 +835,16 @@ Status CheckKeys(const CookieKeySet& keys) {
 std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Status* status) {
   *status = CheckKeys(options.keys);
   if (options.servers.empty()) *status = Status::InvalidArgument("no servers in the view");
-  for (const ServerAddress& a : options.servers) {
-    if (a.id().size() > kMaxServerIdBytes) {
-      *status = Status::InvalidArgument("server id longer than 64 bytes: " + a.id());
+  for (const auto* list : {&options.servers, &options.remote_servers}) {
+    for (const ServerAddress& a : *list) {
+      if (a.id().size() > kMaxServerIdBytes) {
+        *status = Status::InvalidArgument("server id longer than 64 bytes: " + a.id());
+      }
+    }
+  }
+  for (const ServerAddress& a : options.remote_servers) {
+    for (const ServerAddress& b : options.servers) {
+      if (a.id() == b.id()) *status = Status::InvalidArgument("in both sites: " + a.id());
     }
   }
   if (options.session_timeout_minutes < 1 || options.session_timeout_minutes > 525600) {
@@ -773,9 +854,14 @@ std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Stat
       options.lock_poll_ms <= 0 || options.lock_wait_ms < 0 || options.request_timeout_ms <= 0) {
     *status = Status::InvalidArgument("timeouts must be positive");
   }
-  if (!options.registry.empty() &&
-      (options.registry.rfind(':') == std::string::npos || options.view_refresh_ms < 10)) {
-    *status = Status::InvalidArgument("registry must be host:port, view_refresh_ms >= 10");
+  for (const std::string* registry : {&options.registry, &options.remote_registry}) {
+    if (!registry->empty() &&
+        (registry->rfind(':') == std::string::npos || options.view_refresh_ms < 10)) {
+      *status = Status::InvalidArgument("registry must be host:port, view_refresh_ms >= 10");
+    }
+  }
+  if (!options.remote_registry.empty() && options.remote_registry == options.registry) {
+    *status = Status::InvalidArgument("remote_registry is this site's registry");
   }
   if (options.breaker_failures < 1 || options.breaker_open_ms < 0) {
     *status = Status::InvalidArgument("breaker_failures must be >= 1, breaker_open_ms >= 0");

@@ -3,6 +3,8 @@
 //
 //   session_webapp --port=8080 --servers=127.0.0.1:7500,127.0.0.1:7501
 //                  --cookie_key_file=/tmp/webapp.keys --insecure_cookies
+// Two data centres (docs/TWO_SITES.md): also --dc=NAME and the other site's servers,
+// --remote_servers=host:port,... and/or --remote_registry=host:port.
 #include <gflags/gflags.h>
 #include <httplib.h>
 #include <signal.h>
@@ -34,6 +36,14 @@ DEFINE_string(registry, "",
               "host:port of the fleet's registry (its Redis), or empty: the app then discovers "
               "servers as they are added and keeps new sessions off draining ones; --servers "
               "is the starting view");
+DEFINE_string(dc, "", "This app's data centre (informational; two sites: docs/TWO_SITES.md).");
+DEFINE_string(remote_servers, "",
+              "Two data centres: the other site's session servers, host:port,host:port, or "
+              "empty. Cookies naming them are followed (one cross-site call), and they serve "
+              "this app's sessions when no server of --servers answers.");
+DEFINE_string(remote_registry, "",
+              "Two data centres: host:port of the other site's registry (its Redis), or empty: "
+              "the other site's servers are then discovered like --registry's");
 DEFINE_string(cookie_key_file, "",
               "Required. The cookie key set (CookieKeySet text form); created, mode 0600, if "
               "missing. Every instance of the app must read the same keys.");
@@ -52,6 +62,12 @@ Status OptionsFromFlags(client::ClientOptions* options) {
   Status s = client::ParseServerList(FLAGS_servers, &options->servers);
   if (!s.ok()) return Status::InvalidArgument("--servers: " + s.message());
   options->registry = FLAGS_registry;
+  options->dc = FLAGS_dc;
+  if (!FLAGS_remote_servers.empty()) {
+    s = client::ParseServerList(FLAGS_remote_servers, &options->remote_servers);
+    if (!s.ok()) return Status::InvalidArgument("--remote_servers: " + s.message());
+  }
+  options->remote_registry = FLAGS_remote_registry;
   s = LoadOrCreateKeyFile(FLAGS_cookie_key_file, &options->keys);
   if (!s.ok()) return s;
   options->cookie_secure = !FLAGS_insecure_cookies;
@@ -97,8 +113,11 @@ int Run() {
     std::fprintf(stderr, "session_webapp: cannot write --port_file %s\n", FLAGS_port_file.c_str());
     return 1;
   }
+  std::string servers = FLAGS_servers;
+  if (!FLAGS_dc.empty()) servers += " (dc " + FLAGS_dc + ")";
+  if (!FLAGS_remote_servers.empty()) servers += ", other site " + FLAGS_remote_servers;
   std::fprintf(stderr, "session_webapp listening on http://%s:%d/, session servers %s\n",
-               FLAGS_host.c_str(), port, FLAGS_servers.c_str());
+               FLAGS_host.c_str(), port, servers.c_str());
 
   std::atomic<bool> listen_returned{false};
   std::thread stopper([&] {
@@ -123,7 +142,8 @@ int Run() {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "session_webapp --port=N --servers=host:port,... --cookie_key_file=PATH "
-      "[--insecure_cookies] [--host=127.0.0.1]");
+      "[--insecure_cookies] [--host=127.0.0.1] [--registry=host:port] "
+      "[--dc=NAME --remote_servers=host:port,... --remote_registry=host:port]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   return sessionserver::webapp::Run();
 }

@@ -13,7 +13,14 @@
 // server by rendezvous hashing on the session id; that server restores the session from Redis,
 // and the cookie returned by Commit names the new owner. New sessions are placed by rendezvous
 // hashing over the healthy servers. The client only ever connects to servers of its membership
-// view: a cookie naming anything else means "no affinity".
+// view: a cookie naming anything else means "no affinity". (A request that started on a server
+// finishes there, Commit or Abandon, even if that server left the view meanwhile.)
+//
+// Two data centres (docs/TWO_SITES.md): the view may also hold the other site's servers
+// (`remote_servers`, `remote_registry`). New sessions and failovers stay in this site; a cookie
+// naming a server of the other site is affinity (one cross-site call), and when it cannot be
+// reached or hands the session off the request fails over to this site. When no server of this
+// site answers, the other site's servers are tried next, so a user survives the loss of a site.
 //
 // Locking follows ../shared/SESSION-PROTOCOL.md: an exclusive load that finds the session locked
 // polls until `lock_wait_ms` passes, force-releasing a lock older than `request_timeout_ms`.
@@ -58,6 +65,15 @@ struct ClientOptions {
   // sessions within a refresh, dead ones leave, and draining ones get no new sessions.
   std::string registry;
   int64_t view_refresh_ms = 1000;
+
+  // Two data centres. `dc` names this client's site (informational: reported in ClientStats).
+  // The other site's servers join the view as remote members: a static list, and/or (refreshed
+  // like `registry`, every `view_refresh_ms`) the "host:port" of the other site's registry Redis.
+  // Default: none (one site). Requests go there only when a cookie names one of them, or when no
+  // server of this site answers; each costs a cross-site round trip. A server may not be in both.
+  std::string dc;
+  std::vector<ServerAddress> remote_servers;
+  std::string remote_registry;
   CookieKeySet keys;  // shared by every instance of the web app
 
   int32_t session_timeout_minutes = 20;
@@ -125,7 +141,14 @@ struct ClientStats {
   uint64_t view_refreshes = 0;     // successful registry reads
   uint64_t handoffs_followed = 0;  // MOVED answers (a draining server handed a session off)
   uint64_t revalidations = 0;      // failovers that first brought the new server's copy up to date
-  size_t view_size = 0;            // members in the view now
+  size_t view_size = 0;            // members of this site in the view now
+  // Two data centres: `dc` as configured; members of the other site in the view now; requests
+  // served by a server of the other site; of those, the ones that went there because no server
+  // of this site answered (the cookie did not name the server that served them).
+  std::string dc;
+  size_t remote_view_size = 0;
+  uint64_t remote_calls = 0;
+  uint64_t site_failovers = 0;
   std::map<std::string, uint64_t> connections_opened;  // by server id
 };
 
