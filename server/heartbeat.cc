@@ -6,10 +6,12 @@
 
 namespace sessionserver {
 
-Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind)
+Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind,
+                     WriteBehind* replicator)
     : options_(std::move(options)),
       handler_(handler),
       write_behind_(write_behind),
+      replicator_(replicator),
       registry_(std::make_unique<fleet::Registry>(options_.redis_host, options_.redis_port)),
       thread_(options_.interval_ms * 1000, [this] {
         Beat();
@@ -50,11 +52,12 @@ void Heartbeat::Beat() {
     LOG(INFO) << "draining: no new sessions; sessions are handed off once Redis has them";
     handler_->SetState("draining");
   }
-  // Drained: no request holds a lock here (none can still change a session here) and Redis has
-  // every change.
+  // Drained: no request holds a lock here (none can still change a session here) and Redis (and
+  // the other data centre, if any) has every change.
   const bool flushed =
       get("locks_held") == 0 &&
-      (write_behind_ == nullptr || write_behind_->Flush(options_.interval_ms * 500).ok());
+      (write_behind_ == nullptr || write_behind_->Flush(options_.interval_ms * 250).ok()) &&
+      (replicator_ == nullptr || replicator_->Flush(options_.interval_ms * 250).ok());
   if (flushed && me.state != "drained") LOG(INFO) << "drained: Redis has every change";
   handler_->SetState(flushed ? "drained" : "draining");
 }

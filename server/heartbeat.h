@@ -34,7 +34,9 @@ struct HeartbeatOptions {
 class Heartbeat {
  public:
   // Not owned; both must outlive this.
-  Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind);
+  // `replicator` (the queue to the other data centre) may be null.
+  Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind,
+            WriteBehind* replicator = nullptr);
   void Start() { thread_.Start(); }
   void Stop() { thread_.Stop(); }
 
@@ -44,6 +46,7 @@ class Heartbeat {
   const HeartbeatOptions options_;
   SessionHandler* const handler_;
   WriteBehind* const write_behind_;
+  WriteBehind* const replicator_;
   std::unique_ptr<fleet::Registry> registry_;  // used by the thread only
   PeriodicThread thread_;
 };

@@ -63,12 +63,14 @@ void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* par
 // Serves on in hand-off mode (SessionHandler::SetState) until Redis has every change and no
 // request holds a lock, or `timeout_us` passes: a session's clients move on with its latest
 // changes rather than failing over to an older copy in Redis while the shutdown flush runs.
-void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind, int64_t timeout_us) {
+void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind,
+                          WriteBehind* replicator, int64_t timeout_us) {
   handler->SetState("draining");
   const int64_t deadline = SystemClock()->NowMicros() + timeout_us;
   constexpr int64_t kRoundUs = 50'000;
   while (true) {
-    const bool flushed = write_behind->Flush(kRoundUs).ok();
+    const bool flushed = write_behind->Flush(kRoundUs).ok() &&
+                         (replicator == nullptr || replicator->Flush(kRoundUs).ok());
     if (flushed && handler->Counters()["locks_held"] == 0) {
       LOG(INFO) << "sessions handed off: Redis has every change";
       return;
@@ -227,7 +229,8 @@ int Run() {
     ho.server_id = config.server_id.empty() ? ho.address : config.server_id;
     ho.interval_ms = config.heartbeat_ms;
     ho.dc = config.dc;
-    heartbeat = std::make_unique<Heartbeat>(ho, handler.get(), backing.write_behind.get());
+    heartbeat = std::make_unique<Heartbeat>(ho, handler.get(), backing.write_behind.get(),
+                                            backing.replicator.get());
     heartbeat->Start();
   }
   LOG(INFO) << "session_server listening on " << config.thrift.host << ":" << server.port()
@@ -237,7 +240,7 @@ int Run() {
   LOG(INFO) << "signal " << sig << ": shutting down";
   if (heartbeat) heartbeat->Stop();  // the registry entry expires by itself
   if (backing.write_behind && config.shutdown_handoff_ms > 0) {
-    HandOffBeforeClosing(handler.get(), backing.write_behind.get(),
+    HandOffBeforeClosing(handler.get(), backing.write_behind.get(), backing.replicator.get(),
                          config.shutdown_handoff_ms * 1000);
   }
   reaper.Stop();

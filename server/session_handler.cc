@@ -153,7 +153,9 @@ bool SessionHandler::HandOff(const std::string& id) {
   // The lock holder's own requests (put, release, remove) never come here; other requests of a
   // locked session are answered as usual (LOCKED: they wait for it, then are handed off).
   if (store_->IsLocked(id)) return false;
-  if (!parts_.write_behind->FlushId(id, kHandoffWaitUs).ok()) {
+  // Clients of the other site fail over to their own site's copy: it must be current too.
+  if (!parts_.write_behind->FlushId(id, kHandoffWaitUs).ok() ||
+      (parts_.replicator != nullptr && !parts_.replicator->FlushId(id, kHandoffWaitUs).ok())) {
     handoff_timeouts_.fetch_add(1, std::memory_order_relaxed);
     handoff_paused_until_us_.store(clock_->NowMicros() + kHandoffWaitUs);
     return false;

@@ -31,7 +31,7 @@ class SessionHandler : public thrift::SessionServiceIf {
     WriteBehind* write_behind = nullptr;  // also hands sessions off while draining
     const BackingStore* backing_store = nullptr;
     const Journal* journal = nullptr;
-    const WriteBehind* replicator = nullptr;  // the queue to the other data centre
+    WriteBehind* replicator = nullptr;  // the queue to the other data centre
   };
 
   // None of the pointers is owned; all must outlive the handler. `debug_clock` is null unless
@@ -59,10 +59,10 @@ class SessionHandler : public thrift::SessionServiceIf {
   void SetServerId(std::string id) EXCLUDES(id_mu_);
   // Sets the state info() reports: "active", "draining" or "drained" (from the fleet registry
   // and the heartbeat). In any state but "active" the handler hands sessions off: a request for
-  // a session no request here holds the lock of is answered MOVED once the backing store has
-  // every change of it (a session whose changes cannot be written within a second is served
-  // here as usual, so a drain never fails a request). Without a backing store nothing is handed
-  // off.
+  // a session no request here holds the lock of is answered MOVED once the backing store (and,
+  // with two data centres, the other site) has every change of it (a session whose changes cannot
+  // be written within a second is served here as usual, so a drain never fails a request). Without
+  // a backing store nothing is handed off.
   void SetState(std::string state) EXCLUDES(id_mu_);
   std::string State() const EXCLUDES(id_mu_);
 

@@ -33,15 +33,16 @@ struct TestSite {
   RedisServer redis;
   std::vector<std::unique_ptr<ServerProcess>> servers;
 
-  bool Start(const std::string& dir) {
-    if (!redis.Start()) return false;
+  bool Start(const std::string& dir) { return redis.Start() && StartServers(dir, {}); }
+  // `extra`: more flags for each server (the replication flags).
+  bool StartServers(const std::string& dir, const std::vector<std::string>& extra) {
     for (int i = 0; i < 2; ++i) {
       servers.push_back(std::make_unique<ServerProcess>());
-      if (!servers.back()->Start({"--redis=" + Registry(),
-                                  "--data_dir=" + dir + "/s" + std::to_string(i),
-                                  "--write_behind_delay_ms=10", "--heartbeat_ms=200"})) {
-        return false;
-      }
+      std::vector<std::string> flags = {"--redis=" + Registry(),
+                                        "--data_dir=" + dir + "/s" + std::to_string(i),
+                                        "--write_behind_delay_ms=10", "--heartbeat_ms=200"};
+      flags.insert(flags.end(), extra.begin(), extra.end());
+      if (!servers.back()->Start(flags)) return false;
     }
     return true;
   }
@@ -246,6 +247,48 @@ TEST(TwoSiteClientOptionsTest, AServerInBothSitesOrOneRegistryForBothIsRefused) 
   EXPECT_NE(SessionClient::Create(options, &st), nullptr) << st.ToString();
   options.remote_registry = "no-port";
   EXPECT_EQ(SessionClient::Create(options, &st), nullptr);
+}
+
+// The whole story with real replication between the sites: a user of site A swings to site B
+// (served through site A while it lives), then site A is lost (every process): site B serves the
+// session from the copy site A's servers replicated to it, with the latest data.
+TEST(ReplicatingSitesTest, SwingThroughSiteAThenServedFromSiteBsReplicaWhenAIsGone) {
+  TempDir dir("ss-two-site-repl");
+  TestSite a, b;
+  ASSERT_TRUE(a.redis.Start() && b.redis.Start());
+  ASSERT_TRUE(a.StartServers(dir.path() + "/a", {"--dc=a", "--remote_registry=" + b.Registry(),
+                                                 "--replication_delay_ms=10"}));
+  ASSERT_TRUE(b.StartServers(dir.path() + "/b", {"--dc=b", "--remote_registry=" + a.Registry(),
+                                                 "--replication_delay_ms=10"}));
+  const CookieKeySet keys = CookieKeySet::Generate();
+  auto client_of = [&keys](const TestSite& local, const TestSite& remote, const char* dc) {
+    ClientOptions options;
+    options.dc = dc;
+    options.servers = local.Addresses();
+    options.remote_servers = remote.Addresses();
+    return NewTestClient(std::move(options), keys);
+  };
+  auto app_a = client_of(a, b, "a");
+  auto app_b = client_of(b, a, "b");
+  std::string owner, served_by;
+  std::string cookie = AddItem(app_a.get(), AddItem(app_a.get(), "", "a", &owner), "b");
+  ASSERT_TRUE(a.Has(owner));
+  cookie = AddItem(app_b.get(), cookie, "c", &served_by);  // the user swings to site B
+  EXPECT_EQ(served_by, owner) << "served through site A while it is reachable";
+  EXPECT_GE(app_b->GetStats().remote_calls, 1u);
+  ASSERT_TRUE(Eventually([&] {
+    return Counter(a.servers[0]->port(), "repl_queue_depth") == 0 &&
+           Counter(a.servers[1]->port(), "repl_queue_depth") == 0;
+  })) << "site A replicated everything (the replication delay)";
+  a.KillAll();
+  a.redis.Kill();
+  auto s = Read(app_b.get(), cookie);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(b.Has(s->server_id())) << s->server_id();
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;c;") << "site B's replica has the latest data";
+  cookie = AddItem(app_b.get(), cookie, "d", &served_by);
+  EXPECT_TRUE(b.Has(served_by));
+  EXPECT_EQ(Read(app_b.get(), cookie)->Get("cart").value_or(""), "a;b;c;d;");
 }
 
 }  // namespace
