@@ -9,7 +9,7 @@ namespace sessionserver {
 Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler)
     : options_(std::move(options)),
       handler_(handler),
-      registry_(std::make_unique<fleet::Registry>(options_.redis_host, options_.redis_port)),
+      registry_(std::make_unique<fleet::Registry>(options_.redis_nodes, options_.redis_cluster)),
       thread_(options_.interval_ms * 1000, [this] {
         Beat();
         return false;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "fleet/registry.h"
 #include "server/session_handler.h"
@@ -19,8 +20,8 @@
 namespace sessionserver {
 
 struct HeartbeatOptions {
-  std::string redis_host;
-  int redis_port = 0;
+  std::vector<RedisEndpoint> redis_nodes;  // the Redis, or seed nodes of a Redis Cluster
+  bool redis_cluster = false;
   std::string server_id;
   std::string address;         // host:port clients should use
   int64_t interval_ms = 1000;  // the entry lives 3 intervals: a dead server leaves in ~3 s

@@ -218,9 +218,9 @@ class ClientImpl : public SessionClient {
     for (const ServerAddress& a : options_.servers) view->members.push_back(Add(a));
     view_ = std::move(view);
     if (!options_.registry.empty()) {
-      size_t colon = options_.registry.rfind(':');
-      registry_ = std::make_unique<fleet::Registry>(
-          options_.registry.substr(0, colon), std::atoi(options_.registry.c_str() + colon + 1));
+      std::vector<RedisEndpoint> nodes;
+      ParseRedisEndpoints(options_.registry, &nodes).ok();  // checked by NewSessionClient
+      registry_ = std::make_unique<fleet::Registry>(nodes, options_.registry_is_cluster);
       refresher_ = std::make_unique<PeriodicThread>(options_.view_refresh_ms * 1000, [this] {
         Refresh();
         return false;
@@ -729,9 +729,12 @@ std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Stat
       options.lock_poll_ms <= 0 || options.lock_wait_ms < 0 || options.request_timeout_ms <= 0) {
     *status = Status::InvalidArgument("timeouts must be positive");
   }
-  if (!options.registry.empty() &&
-      (options.registry.rfind(':') == std::string::npos || options.view_refresh_ms < 10)) {
-    *status = Status::InvalidArgument("registry must be host:port, view_refresh_ms >= 10");
+  std::vector<RedisEndpoint> registry_nodes;
+  if (!options.registry.empty() && (!ParseRedisEndpoints(options.registry, &registry_nodes).ok() ||
+                                    (registry_nodes.size() > 1 && !options.registry_is_cluster) ||
+                                    options.view_refresh_ms < 10)) {
+    *status = Status::InvalidArgument(
+        "registry must be host:port (a cluster: host:port[,host:port...]), view_refresh_ms >= 10");
   }
   if (options.breaker_failures < 1 || options.breaker_open_ms < 0) {
     *status = Status::InvalidArgument("breaker_failures must be >= 1, breaker_open_ms >= 0");

@@ -3,6 +3,7 @@
 //   sessionctl --redis=host:port drain SERVER_ID    ask a server to drain (kept until undrain)
 //   sessionctl --redis=host:port undrain SERVER_ID
 //   sessionctl --redis=host:port stats              fleet totals
+// On a Redis Cluster, --redis_cluster=host:port[,host:port...] (seed nodes) instead of --redis.
 #include <gflags/gflags.h>
 
 #include <algorithm>
@@ -15,6 +16,9 @@
 #include "fleet/registry.h"
 
 DEFINE_string(redis, "127.0.0.1:6390", "host:port of the fleet's Redis (the registry)");
+DEFINE_string(redis_cluster, "",
+              "host:port[,host:port...]: seed nodes of the fleet's Redis Cluster (instead of "
+              "--redis)");
 
 namespace sessionserver::fleet {
 namespace {
@@ -25,12 +29,16 @@ int Fail(const Status& s) {
 }
 
 int Main(int argc, char** argv) {
-  const size_t colon = FLAGS_redis.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "sessionctl: --redis must be host:port\n");
+  const bool cluster = !FLAGS_redis_cluster.empty();
+  std::vector<RedisEndpoint> nodes;
+  if (!ParseRedisEndpoints(cluster ? FLAGS_redis_cluster : FLAGS_redis, &nodes).ok() ||
+      (!cluster && nodes.size() != 1)) {
+    std::fprintf(stderr,
+                 "sessionctl: --redis must be host:port, --redis_cluster "
+                 "host:port[,host:port...]\n");
     return 2;
   }
-  Registry registry(FLAGS_redis.substr(0, colon), std::atoi(FLAGS_redis.c_str() + colon + 1));
+  Registry registry(nodes, cluster);
   const std::string command = argc > 1 ? argv[1] : "";
   if ((command == "drain" || command == "undrain") && argc == 3) {
     Status s = registry.SetDrain(argv[2], command == "drain");

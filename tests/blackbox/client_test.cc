@@ -338,7 +338,7 @@ TEST_F(ClientTest, TheRegistryViewAddsServersAndSteersNewSessionsAwayFromDrainin
   EXPECT_EQ(placements(40).size(), 2u) << "new sessions land on both servers";
 
   const std::string drained = "127.0.0.1:" + std::to_string(servers_[1]->port());
-  fleet::Registry registry("127.0.0.1", redis_.port());
+  fleet::Registry registry({{"127.0.0.1", redis_.port()}}, /*cluster=*/false);
   ASSERT_TRUE(registry.SetDrain(drained, true).ok());
   ASSERT_TRUE(eventually([&] {
     TestClient c(servers_[1]->port());
