@@ -40,6 +40,8 @@ class RedisClusterTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(cluster_.Start());
     ASSERT_TRUE(ParseRedisEndpoints(cluster_.Seeds(), &options_.cluster_seeds).ok());
+    // Generous: sanitizer builds on a loaded machine are slow, and timeouts are not under test.
+    options_.command_timeout_us = 3'000'000;
     store_ = Connect();
   }
   std::unique_ptr<BackingStore> Connect() {
