@@ -96,6 +96,10 @@ int Main(int argc, char** argv) {
       std::unique_ptr<BackingStore> store = Open(c == 0 ? single_options : cluster_options);
       write[c].push_back(WriteRate(store.get(), sessions, r + 1));
       read[c].push_back(ReadLatencyUs(store.get(), sessions));
+      const BackingStoreStats st = store->GetStats();
+      if (st.redirects_moved + st.redirects_ask + st.errors > 0 || st.slot_map_refreshes > 2) {
+        Die("unexpected redirects, errors or map refreshes in a quiet cluster");
+      }
     }
   }
   std::printf("%d sessions, 1 KiB values, batches of 512, one thread; medians of %d runs\n",

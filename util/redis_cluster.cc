@@ -170,11 +170,15 @@ Status RedisRouter::Send(RedisConnection* node, const std::vector<const RedisCom
                          std::vector<RedisReply>* replies) {
   const uint64_t connects_before = node->connects();
   Status s = node->Pipeline(commands, replies);
-  if (connects_before > 0 && node->connects() > connects_before) {
-    counters_->reconnects.fetch_add(1, std::memory_order_relaxed);
-  }
+  CountReconnect(*node, connects_before);
   if (!s.ok() && options_.cluster) refresh_wanted_ = true;  // the node may have failed over
   return s;
+}
+
+void RedisRouter::CountReconnect(const RedisConnection& node, uint64_t connects_before) {
+  if (connects_before > 0 && node.connects() > connects_before) {
+    counters_->reconnects.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 Status RedisRouter::Run(const std::vector<RedisCommand>& commands,
@@ -183,7 +187,15 @@ Status RedisRouter::Run(const std::vector<RedisCommand>& commands,
   replies->resize(commands.size());
   if (commands.empty()) return Status::OK();
   if (options_.cluster) MaybeRefreshSlots();
-  std::map<RedisConnection*, std::vector<size_t>> by_node;
+  struct Batch {
+    std::vector<size_t> indexes;
+    std::vector<const RedisCommand*> commands;
+    bool was_open = false;
+    uint64_t connects_before = 0;
+    Status status;
+    std::vector<RedisReply> replies;
+  };
+  std::map<RedisConnection*, Batch> by_node;
   for (size_t i = 0; i < commands.size(); ++i) {
     RedisConnection* node = NodeForKey(commands[i]);
     if (node == nullptr) {
@@ -193,22 +205,35 @@ Status RedisRouter::Run(const std::vector<RedisCommand>& commands,
           std::to_string(RedisKeySlot(KeyOf(commands[i]))) +
           (slots_.empty() ? " (the slot map could not be read)" : " (slot not assigned)"));
     }
-    by_node[node].push_back(i);
+    by_node[node].indexes.push_back(i);
+    by_node[node].commands.push_back(&commands[i]);
   }
+  for (auto& [node, batch] : by_node) {  // every node gets its commands before any is read
+    batch.was_open = node->connected();
+    batch.connects_before = node->connects();
+    batch.status = node->Write(batch.commands);
+  }
+  // Every batch written is read, even after another failed: no connection is left out of step.
+  Status failed;
   std::vector<std::pair<size_t, RedisConnection*>> redirected;  // (command, answering node)
-  for (const auto& [node, indexes] : by_node) {
-    std::vector<const RedisCommand*> batch;
-    batch.reserve(indexes.size());
-    for (size_t i : indexes) batch.push_back(&commands[i]);
-    std::vector<RedisReply> node_replies;
-    Status s = Send(node, batch, &node_replies);
-    if (!s.ok()) return s;
-    for (size_t k = 0; k < indexes.size(); ++k) {
-      (*replies)[indexes[k]] = std::move(node_replies[k]);
-      const redisReply& r = *(*replies)[indexes[k]];
-      if (r.type == REDIS_REPLY_ERROR) redirected.emplace_back(indexes[k], node);
+  for (auto& [node, batch] : by_node) {
+    if (batch.status.ok()) batch.status = node->Read(batch.commands.size(), &batch.replies);
+    CountReconnect(*node, batch.connects_before);
+    if (!batch.status.ok() && batch.was_open) {  // a broken idle connection: once more
+      batch.status = Send(node, batch.commands, &batch.replies);
+    }
+    if (!batch.status.ok()) {
+      if (options_.cluster) refresh_wanted_ = true;
+      if (failed.ok()) failed = batch.status;
+      continue;
+    }
+    for (size_t k = 0; k < batch.indexes.size(); ++k) {
+      const size_t i = batch.indexes[k];
+      (*replies)[i] = std::move(batch.replies[k]);
+      if ((*replies)[i]->type == REDIS_REPLY_ERROR) redirected.emplace_back(i, node);
     }
   }
+  if (!failed.ok()) return failed;
   for (const auto& [i, node] : redirected) {
     Status s = Follow(commands[i], node, &(*replies)[i]);
     if (!s.ok()) return s;

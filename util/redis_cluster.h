@@ -80,8 +80,9 @@ class RedisRouter {
   Status Connect();
 
   // Runs `commands` (REQUIRES: each idempotent, with one key) and fills `replies`, one per
-  // command, in order. On a cluster, the commands are grouped by node and pipelined: one round
-  // trip per node involved (in turn), then redirected commands one by one. Error replies other
+  // command, in order. On a cluster, the commands are grouped by node and pipelined, written to
+  // every node before any reply is read (so the nodes work at once: about one round trip in
+  // all), then redirected commands are resent one by one. Error replies other
   // than redirects are passed on as replies. A non-OK Status (Unavailable): a node could not be
   // reached, a slot has no node, or a command was redirected too often; the outcome of every
   // command is unknown.
@@ -97,11 +98,13 @@ class RedisRouter {
   RedisConnection* NodeForKey(const RedisCommand& command);
   Status RefreshSlots();
   void MaybeRefreshSlots();
-  // Pipelines `commands` to `node`, counting reconnects; an error asks for a map refresh.
+  // Pipelines `commands` to `node` (a broken idle connection is retried once), counting
+  // reconnects; an error asks for a map refresh.
   Status Send(RedisConnection* node, const std::vector<const RedisCommand*>& commands,
               std::vector<RedisReply>* replies);
   // Follows the redirects `*reply` (from node `from`) names until a real answer is in *reply.
   Status Follow(const RedisCommand& command, RedisConnection* from, RedisReply* reply);
+  void CountReconnect(const RedisConnection& node, uint64_t connects_before);
 
   const RedisRouterOptions options_;
   std::map<std::string, std::unique_ptr<RedisConnection>> nodes_;  // by "host:port"

@@ -79,13 +79,16 @@ Status RedisConnection::Pipeline(const std::vector<RedisCommand>& commands,
 Status RedisConnection::Pipeline(const std::vector<const RedisCommand*>& commands,
                                  std::vector<RedisReply>* replies) {
   const bool was_open = ctx_ != nullptr;
-  Status s = PipelineOnce(commands, replies);
-  if (!s.ok() && was_open) s = PipelineOnce(commands, replies);
+  Status s = Write(commands);
+  if (s.ok()) s = Read(commands.size(), replies);
+  if (!s.ok() && was_open) {
+    s = Write(commands);
+    if (s.ok()) s = Read(commands.size(), replies);
+  }
   return s;
 }
 
-Status RedisConnection::PipelineOnce(const std::vector<const RedisCommand*>& commands,
-                                     std::vector<RedisReply>* replies) {
+Status RedisConnection::Write(const std::vector<const RedisCommand*>& commands) {
   Status s = Ensure();
   if (!s.ok()) return s;
   std::vector<const char*> argv;
@@ -102,8 +105,17 @@ Status RedisConnection::PipelineOnce(const std::vector<const RedisCommand*>& com
       return Broken("append");
     }
   }
+  for (int done = 0; !done;) {
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) return Broken("write");
+  }
+  return Status::OK();
+}
+
+Status RedisConnection::Read(size_t count, std::vector<RedisReply>* replies) {
+  if (ctx_ == nullptr)
+    return Status::Unavailable("Redis " + endpoint_.ToString() + ": not connected");
   replies->clear();
-  for (size_t i = 0; i < commands.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return Broken("reply");
     replies->emplace_back(static_cast<redisReply*>(raw));

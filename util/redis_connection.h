@@ -58,12 +58,18 @@ class RedisConnection {
   Status Pipeline(const std::vector<const RedisCommand*>& commands,
                   std::vector<RedisReply>* replies);
 
+  // Pipeline in two halves, so a router can keep several nodes busy at once: Write sends the
+  // commands (connecting if needed), Read collects their replies. REQUIRES: each successful
+  // Write of n commands is followed by Read(n) before the next Write. Neither retries; a failure
+  // closes the connection.
+  Status Write(const std::vector<const RedisCommand*>& commands);
+  Status Read(size_t count, std::vector<RedisReply>* replies);
+
+  bool connected() const { return ctx_ != nullptr; }
   const RedisEndpoint& endpoint() const { return endpoint_; }
   uint64_t connects() const { return connects_; }  // successful connects so far
 
  private:
-  Status PipelineOnce(const std::vector<const RedisCommand*>& commands,
-                      std::vector<RedisReply>* replies);
   Status Broken(const char* what);
   void Reset();
 
