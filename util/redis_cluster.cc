@@ -136,12 +136,17 @@ Status RedisRouter::RefreshSlots() {
     bool valid = r.type == REDIS_REPLY_ARRAY;
     for (size_t i = 0; valid && i < r.elements; ++i) {
       const redisReply& range = *r.element[i];
+      // [first slot, last slot, [master host, port, id, ...], replicas...]
       valid = range.type == REDIS_REPLY_ARRAY && range.elements >= 3 &&
-              range.element[2]->type == REDIS_REPLY_ARRAY && range.element[2]->elements >= 2;
+              range.element[0]->type == REDIS_REPLY_INTEGER &&
+              range.element[1]->type == REDIS_REPLY_INTEGER &&
+              range.element[2]->type == REDIS_REPLY_ARRAY && range.element[2]->elements >= 2 &&
+              range.element[2]->element[0]->type == REDIS_REPLY_STRING &&
+              range.element[2]->element[1]->type == REDIS_REPLY_INTEGER;
       if (!valid) break;
       const long long first = range.element[0]->integer, last_slot = range.element[1]->integer;
       const redisReply& master = *range.element[2];
-      RedisEndpoint endpoint{master.element[0]->str ? master.element[0]->str : "",
+      RedisEndpoint endpoint{std::string(master.element[0]->str, master.element[0]->len),
                              static_cast<int>(master.element[1]->integer)};
       if (endpoint.host.empty() || endpoint.host == "?") endpoint.host = asked.host;
       valid = first >= 0 && first <= last_slot && last_slot < kRedisClusterSlots;

@@ -53,15 +53,8 @@ class RedisClusterServerTest : public ::testing::Test {
     }
   }
   std::string Ctl(const std::string& args) {
-    const std::string cmd = std::string(SESSIONCTL_BINARY) +
-                            " --redis_cluster=" + cluster_.Seeds() + " " + args + " 2>&1";
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) return out;
-    char buf[512];
-    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-    return out;
+    return CommandOutput(std::string(SESSIONCTL_BINARY) + " --redis_cluster=" + cluster_.Seeds() +
+                         " " + args);
   }
 
   RedisCluster cluster_;
