@@ -78,7 +78,9 @@ class BackingStore {
  public:
   virtual ~BackingStore() = default;
 
-  // Sends `ops` in one pipelined round trip and fills `outcomes` (one per op) on success. A
+  // Sends `ops` in one pipelined round trip (on a cluster: one pipeline per master, all sent
+  // before any reply is read; redirected ops follow one by one) and fills `outcomes` (one per
+  // op) on success. A
   // non-OK Status (Redis down, timeout, error reply) means the outcome of every op is unknown:
   // the caller retries them all (every op is idempotent).
   virtual Status Apply(const std::vector<BackingOp>& ops,
