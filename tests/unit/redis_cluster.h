@@ -2,8 +2,9 @@
 // for integration tests. Start() assigns the 16384 slots in even ranges, introduces the nodes
 // (CLUSTER MEET) and waits until every node reports cluster_state:ok. Slots can be migrated in
 // the steps of the cluster spec (IMPORTING/MIGRATING, MIGRATE of keys, SETSLOT NODE on every
-// node), so tests can stop half-way and observe ASK redirects. Nothing is kept on disk beyond the
-// nodes' config files in a temporary directory; the servers die with the test process.
+// node), so tests can stop half-way and observe ASK redirects; a replica can be added and
+// promoted (CLUSTER FAILOVER TAKEOVER) after its master was killed. Nothing is kept on disk beyond
+// the nodes' config files in a temporary directory; the servers die with the test process.
 //
 // Thread-compatible: use from one thread (it keeps one connection per node).
 #ifndef SESSIONSERVER_TESTS_UNIT_REDIS_CLUSTER_H_
@@ -37,16 +38,7 @@ class RedisCluster {
   // if the cluster is not ok within 20 s.
   bool Start() {
     for (int i = 0; i < masters_; ++i) {
-      const int port = RedisServer::FreePort();
-      bus_ports_.push_back(RedisServer::FreePort());
-      servers_.push_back(std::make_unique<RedisServer>(
-          port, std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-port",
-                                         std::to_string(bus_ports_.back()), "--cluster-config-file",
-                                         dir_.path() + "/nodes-" + std::to_string(port) + ".conf",
-                                         "--cluster-node-timeout", "2000"}));
-      contexts_.push_back(nullptr);
-      if (!servers_.back()->Start()) return Fail("redis-server did not start");
-      ids_.push_back(Command(i, {"CLUSTER", "MYID"}));
+      if (!StartNode()) return false;
     }
     for (int i = 0; i < masters_; ++i) {
       const int first = i * kSlots / masters_, last = (i + 1) * kSlots / masters_ - 1;
@@ -73,7 +65,7 @@ class RedisCluster {
            Fail("cluster_state not ok on every node within 20 s");
   }
 
-  int size() const { return masters_; }
+  int size() const { return masters_; }  // masters; replicas are numbered after them
   int port(int node) const { return servers_[node]->port(); }
   // "127.0.0.1:p0,127.0.0.1:p1,...": every node, as seeds.
   std::string Seeds() const {
@@ -155,6 +147,51 @@ class RedisCluster {
     return FinishMigration(slot, to);
   }
 
+  // Adds a replica of `master` and waits (up to 20 s) until it has synced; returns its node
+  // number, -1 on failure.
+  int AddReplica(int master) {
+    if (!StartNode()) return -1;
+    const int replica = static_cast<int>(servers_.size()) - 1;
+    if (Command(0, {"CLUSTER", "MEET", "127.0.0.1", std::to_string(port(replica)),
+                    std::to_string(bus_ports_[replica])}) != "OK") {
+      Fail("CLUSTER MEET failed");
+      return -1;
+    }
+    const bool synced =
+        Poll(20'000,
+             [&] {  // the replica must first learn the master's id
+               return Command(replica, {"CLUSTER", "REPLICATE", ids_[master]}) == "OK" ||
+                      Command(replica, {"INFO", "replication"}).find("master_link_status:up") !=
+                          std::string::npos;
+             }) &&
+        Poll(20'000, [&] {
+          return Command(replica, {"INFO", "replication"}).find("master_link_status:up") !=
+                 std::string::npos;
+        });
+    if (!synced) {
+      Fail("the replica did not sync");
+      return -1;
+    }
+    return replica;
+  }
+  // The replica takes over its master's slots at once (CLUSTER FAILOVER TAKEOVER: no vote, as
+  // when an operator promotes it after the master died); waits (up to 20 s) until every live
+  // master agrees. The harness's slot owners follow.
+  bool TakeOver(int replica, int old_master) {
+    if (Command(replica, {"CLUSTER", "FAILOVER", "TAKEOVER"}) != "OK") return Fail("FAILOVER");
+    const bool agreed = Poll(20'000, [&] {
+      for (int i = 0; i < static_cast<int>(servers_.size()); ++i) {
+        if (i != old_master && !SeesAsMaster(i, replica)) return false;
+      }
+      return true;
+    });
+    if (!agreed) return Fail("the cluster did not learn of the takeover");
+    for (int& owner : owners_) {
+      if (owner == old_master) owner = replica;
+    }
+    return true;
+  }
+
   // Polls `cond` every 10 ms for up to `timeout_ms`.
   template <typename Cond>
   static bool Poll(int timeout_ms, Cond cond) {
@@ -167,6 +204,31 @@ class RedisCluster {
   }
 
  private:
+  // Whether `node`'s CLUSTER NODES lists `subject` with the master flag.
+  bool SeesAsMaster(int node, int subject) {
+    const std::string nodes = "\n" + Command(node, {"CLUSTER", "NODES"});
+    const size_t line = nodes.find("\n" + ids_[subject] + " ");
+    if (line == std::string::npos) return false;
+    const std::string entry = nodes.substr(line + 1, nodes.find('\n', line + 1) - line - 1);
+    const size_t flags = entry.find(' ', entry.find(' ') + 1) + 1;
+    return entry.substr(flags, entry.find(' ', flags) - flags).find("master") != std::string::npos;
+  }
+
+  // Starts one more cluster-enabled node (no slots yet, not introduced).
+  bool StartNode() {
+    const int port = RedisServer::FreePort();
+    bus_ports_.push_back(RedisServer::FreePort());
+    servers_.push_back(std::make_unique<RedisServer>(
+        port, std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-port",
+                                       std::to_string(bus_ports_.back()), "--cluster-config-file",
+                                       dir_.path() + "/nodes-" + std::to_string(port) + ".conf",
+                                       "--cluster-node-timeout", "2000"}));
+    contexts_.push_back(nullptr);
+    if (!servers_.back()->Start()) return Fail("redis-server did not start");
+    ids_.push_back(Command(static_cast<int>(servers_.size()) - 1, {"CLUSTER", "MYID"}));
+    return true;
+  }
+
   redisReply* Raw(int node, const std::vector<std::string>& args) {
     redisContext*& c = contexts_[node];
     if (c == nullptr) {

@@ -231,6 +231,41 @@ TEST_F(RedisClusterTest, NoscriptOnOneNodeLoadsTheScriptThereOnly) {
   for (const std::string& id : ids) ASSERT_EQ(ReadVersion(store_.get(), id), 2u) << id;
 }
 
+// A master dies and its replica is promoted: the first batch after it meets the dead
+// connection (an error: the write-behind queue retries it), which marks the slot map stale; the
+// retry reads the new map and goes to the promoted replica. Nothing replicated is lost.
+TEST_F(RedisClusterTest, FollowsAReplicaPromotedAfterItsMasterDied) {
+  options_.read_retry_us = 0;  // so the reader retries at once after its failed read
+  store_ = Connect();
+  const int replica = cluster_.AddReplica(0);
+  ASSERT_GE(replica, 0);
+  const std::vector<std::string> ids = Ids("f", 150);
+  ApplyAll(store_.get(), BackingOp::Kind::kPut, ids, 1);
+  for (const std::string& id : ids) ASSERT_EQ(ReadVersion(store_.get(), id), 1u);
+  ASSERT_EQ(cluster_.Command(0, {"WAIT", "1", "5000"}), "1") << "the replica has every write";
+  cluster_.server(0).Kill();
+  ASSERT_TRUE(cluster_.TakeOver(replica, 0));
+
+  const uint64_t refreshes = store_->GetStats().slot_map_refreshes;
+  std::vector<BackingOp> ops;
+  for (const std::string& id : ids) ops.emplace_back(BackingOp::Kind::kPut, Item(id, 2));
+  std::vector<BackingOutcome> outcomes;
+  int failed_rounds = 0;
+  ASSERT_TRUE(RedisCluster::Poll(5000, [&] {
+    if (store_->Apply(ops, &outcomes).ok()) return true;
+    ++failed_rounds;
+    return false;
+  }));
+  EXPECT_GE(failed_rounds, 1) << "the dead master's connection fails the first round";
+  EXPECT_EQ(Count(outcomes, BackingOutcome::kApplied), 150);
+  EXPECT_GE(store_->GetStats().slot_map_refreshes, refreshes + 1);
+  EXPECT_GT(cluster_.KeyCount(replica), 0) << "the promoted replica took the dead master's keys";
+  ItemRecord item;
+  bool found = false;
+  ASSERT_TRUE(RedisCluster::Poll(5000, [&] { return store_->Get(ids[0], &item, &found).ok(); }));
+  for (const std::string& id : ids) ASSERT_EQ(ReadVersion(store_.get(), id), 2u) << id;
+}
+
 TEST_F(RedisClusterTest, SeedsThatAreDownAreSkippedAndAllDownConnectsLater) {
   RedisOptions with_dead = options_;
   with_dead.cluster_seeds.insert(with_dead.cluster_seeds.begin(),
