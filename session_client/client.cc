@@ -444,7 +444,10 @@ class ClientImpl : public SessionClient {
 
   // A member of the current view by id, or null: the client only ever connects to members.
   Server* Find(std::string_view id) const {
-    for (Server* s : CurrentView()->members) {
+    // The snapshot is held for the loop: a range-for over CurrentView()->members would free the
+    // view under the loop when Refresh replaces it meanwhile (the temporary dies first).
+    const std::shared_ptr<const View> view = CurrentView();
+    for (Server* s : view->members) {
       if (s->id() == id) return s;
     }
     return nullptr;
@@ -660,7 +663,8 @@ class ClientImpl : public SessionClient {
       return Status::OK();
     });
     if (!s.ok()) return s;
-    for (Server* other : CurrentView()->members) {
+    const std::shared_ptr<const View> view = CurrentView();  // held for the loop, as in Find
+    for (Server* other : view->members) {
       if (other != confirmed_by) RemoveQuietly(sid, 0, other);
     }
     return Status::OK();
