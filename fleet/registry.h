@@ -2,8 +2,10 @@
 // (id, advertised address, state, load figures) with a short TTL, so a server that stops
 // heartbeating leaves the view by itself; operators set a drain flag per server (sessionctl),
 // which the server picks up with its next heartbeat. Key schema in docs/REDIS_SCHEMA.md.
+// Works on a single Redis or a Redis Cluster: every command names one key, routed to its slot's
+// node (util/redis_cluster.h), so the registry's keys may live on different nodes.
 //
-// Thread-compatible: one connection; use one Registry per thread.
+// Thread-compatible: one router; use one Registry per thread.
 #ifndef SESSIONSERVER_FLEET_REGISTRY_H_
 #define SESSIONSERVER_FLEET_REGISTRY_H_
 
@@ -12,9 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "util/redis_cluster.h"
 #include "util/status.h"
-
-struct redisContext;
 
 namespace sessionserver::fleet {
 
@@ -30,7 +31,11 @@ struct Member {
 
 class Registry {
  public:
-  Registry(std::string host, int port, int64_t timeout_ms = 500);
+  // `nodes`: the Redis (one) or, with `cluster`, seed nodes of a Redis Cluster. Connects lazily.
+  Registry(std::vector<RedisEndpoint> nodes, bool cluster, int64_t timeout_ms = 500);
+  // One Redis at host:port.
+  Registry(const std::string& host, int port, int64_t timeout_ms = 500)
+      : Registry({RedisEndpoint{host, port}}, /*cluster=*/false, timeout_ms) {}
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -48,14 +53,10 @@ class Registry {
   static constexpr char kPrefix[] = "ss:fleet:v1";
 
  private:
-  Status Ensure();
-  // Runs one command (binary-safe args). On success *reply gets the raw reply (caller frees).
-  Status Run(const std::vector<std::string>& args, void** reply);
+  // Runs the commands (pipelined per node); an error reply to any of them is an error.
+  Status Run(const std::vector<RedisCommand>& commands, std::vector<RedisReply>* replies);
 
-  const std::string host_;
-  const int port_;
-  const int64_t timeout_ms_;
-  redisContext* ctx_ = nullptr;
+  RedisRouter router_;
 };
 
 }  // namespace sessionserver::fleet

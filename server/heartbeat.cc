@@ -12,7 +12,7 @@ Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBeh
       handler_(handler),
       write_behind_(write_behind),
       replicator_(replicator),
-      registry_(std::make_unique<fleet::Registry>(options_.redis_host, options_.redis_port)),
+      registry_(std::make_unique<fleet::Registry>(options_.redis_nodes, options_.redis_cluster)),
       thread_(options_.interval_ms * 1000, [this] {
         Beat();
         return false;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "fleet/registry.h"
 #include "server/session_handler.h"
@@ -23,8 +24,8 @@
 namespace sessionserver {
 
 struct HeartbeatOptions {
-  std::string redis_host;
-  int redis_port = 0;
+  std::vector<RedisEndpoint> redis_nodes;  // the Redis, or seed nodes of a Redis Cluster
+  bool redis_cluster = false;
   std::string server_id;
   std::string address;         // host:port clients should use
   std::string dc;              // its data centre, or empty

@@ -44,6 +44,13 @@ struct BackingParts {
   std::unique_ptr<WriteBehind> replicator;
 };
 
+std::string RedisDescription(const RedisOptions& o) {
+  if (o.cluster_seeds.empty()) return "Redis at " + o.host + ":" + std::to_string(o.port);
+  std::string seeds;
+  for (const RedisEndpoint& e : o.cluster_seeds) seeds += (seeds.empty() ? "" : ",") + e.ToString();
+  return "Redis Cluster (seeds " + seeds + ")";
+}
+
 // With --dc and a remote fleet: the queue that replicates every change made here to the other
 // site (docs/TWO_SITES.md).
 void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* parts) {
@@ -87,7 +94,8 @@ void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind,
 // replays what it holds. False (logged) if the journal is wanted but cannot be opened or read.
 bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) {
   if (!config.use_redis) {
-    LOG(WARNING) << "no --redis: standalone; a session does not survive the loss of this server";
+    LOG(WARNING) << "no --redis or --redis_cluster: standalone; a session does not survive the "
+                    "loss of this server";
     return true;
   }
   Status s;
@@ -117,10 +125,9 @@ bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) 
     LOG(ERROR) << "cannot replay the journal: " << s.ToString();
     return false;
   }
-  LOG(INFO) << "backing store: Redis at " << config.redis.host << ":" << config.redis.port
-            << ", write-behind window " << options.delay_us / 1000 << " ms, journal "
-            << (parts->journal ? "on" : "off") << ", " << parts->write_behind->GetStats().recovered
-            << " changes replayed from the journal";
+  LOG(INFO) << "backing store: " << RedisDescription(config.redis) << ", write-behind window "
+            << options.delay_us / 1000 << " ms, journal " << (parts->journal ? "on" : "off") << ", "
+            << parts->write_behind->GetStats().recovered << " changes replayed from the journal";
   return true;
 }
 
@@ -223,8 +230,10 @@ int Run() {
   std::unique_ptr<Heartbeat> heartbeat;
   if (config.use_redis) {
     HeartbeatOptions ho;
-    ho.redis_host = config.redis.host;
-    ho.redis_port = config.redis.port;
+    ho.redis_cluster = !config.redis.cluster_seeds.empty();
+    ho.redis_nodes = ho.redis_cluster
+                         ? config.redis.cluster_seeds
+                         : std::vector<RedisEndpoint>{{config.redis.host, config.redis.port}};
     ho.address = config.thrift.host + ":" + std::to_string(server.port());
     ho.server_id = config.server_id.empty() ? ho.address : config.server_id;
     ho.interval_ms = config.heartbeat_ms;

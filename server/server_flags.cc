@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "storage/limits.h"
+#include "util/redis_connection.h"
 
 DEFINE_string(host, "127.0.0.1",
               "Address to listen on. Default loopback; set a routable address only behind a "
@@ -40,6 +41,11 @@ DEFINE_string(redis, "",
               "host:port of the fleet's Redis (the backing store). Every change is written "
               "behind to it, and sessions missing here are restored from it. Empty: standalone "
               "(memory and disk tiers only; a session does not survive the loss of this server).");
+DEFINE_string(redis_cluster, "",
+              "host:port[,host:port...]: seed nodes of a Redis Cluster to use as the backing "
+              "store (and fleet registry) instead of --redis. Each session key goes to the "
+              "master of its hash slot; resharding and failover are followed (MOVED, ASK). "
+              "Give several seeds so a start survives the loss of one.");
 DEFINE_int64(write_behind_delay_ms, 100,
              "Changes to a session within this window coalesce into one Redis write. Longer "
              "saves Redis writes for hot sessions; shorter narrows what other servers may miss "
@@ -97,23 +103,13 @@ namespace {
 // "host:port,host:port" into its parts; empty text gives none.
 Status ParseHostPorts(const std::string& text, const char* flag, std::vector<std::string>* out) {
   out->clear();
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = text.find(',', begin);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(begin, end - begin);
-    const size_t colon = item.rfind(':');
-    char* stop = nullptr;
-    const long port =
-        colon == std::string::npos ? 0 : std::strtol(item.c_str() + colon + 1, &stop, 10);
-    if (colon == 0 || colon == std::string::npos || stop == nullptr || *stop != '\0' || port <= 0 ||
-        port > 65535) {
-      return Status::InvalidArgument(std::string(flag) +
-                                     " must be host:port[,host:port...], got \"" + text + "\"");
-    }
-    out->push_back(item);
-    begin = end + 1;
+  if (text.empty()) return Status::OK();
+  std::vector<RedisEndpoint> endpoints;
+  if (!ParseRedisEndpoints(text, &endpoints).ok()) {
+    return Status::InvalidArgument(std::string(flag) + " must be host:port[,host:port...], got \"" +
+                                   text + "\"");
   }
+  for (const RedisEndpoint& e : endpoints) out->push_back(e.ToString());
   return Status::OK();
 }
 
@@ -139,17 +135,23 @@ Status ConfigFromFlags(ServerConfig* c) {
   if (FLAGS_redis_timeout_ms <= 0 || FLAGS_redis_timeout_ms > 60'000) {
     return Status::InvalidArgument("--redis_timeout_ms must be 1..60000");
   }
+  if (!FLAGS_redis.empty() && !FLAGS_redis_cluster.empty()) {
+    return Status::InvalidArgument("give --redis (one Redis) or --redis_cluster, not both");
+  }
   if (!FLAGS_redis.empty()) {
-    const size_t colon = FLAGS_redis.rfind(':');
-    char* end = nullptr;
-    const long port =
-        colon == std::string::npos ? 0 : std::strtol(FLAGS_redis.c_str() + colon + 1, &end, 10);
-    if (colon == 0 || colon == std::string::npos || end == nullptr || *end != '\0' || port <= 0 ||
-        port > 65535) {
+    RedisEndpoint e;
+    if (!ParseRedisEndpoint(FLAGS_redis, &e).ok()) {
       return Status::InvalidArgument("--redis must be host:port, got \"" + FLAGS_redis + "\"");
     }
-    c->redis.host = FLAGS_redis.substr(0, colon);
-    c->redis.port = static_cast<int>(port);
+    c->redis.host = e.host;
+    c->redis.port = e.port;
+  }
+  if (!FLAGS_redis_cluster.empty() &&
+      !ParseRedisEndpoints(FLAGS_redis_cluster, &c->redis.cluster_seeds).ok()) {
+    return Status::InvalidArgument("--redis_cluster must be host:port[,host:port...], got \"" +
+                                   FLAGS_redis_cluster + "\"");
+  }
+  if (!FLAGS_redis.empty() || !FLAGS_redis_cluster.empty()) {
     c->redis.command_timeout_us = FLAGS_redis_timeout_ms * 1000;
     c->redis.max_value_bytes = kMaxValueBytesCeiling;  // decode what any server wrote
   }
@@ -171,7 +173,7 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->enable_debug_clock = FLAGS_enable_debug_clock;
   c->expiry_interval_us = FLAGS_expiry_interval_ms * 1000;
   c->expiry_budget = FLAGS_expiry_budget;
-  c->use_redis = !FLAGS_redis.empty();
+  c->use_redis = !FLAGS_redis.empty() || !FLAGS_redis_cluster.empty();
   if (FLAGS_heartbeat_ms < 10 || FLAGS_heartbeat_ms > 60'000) {
     return Status::InvalidArgument("--heartbeat_ms must be 10..60000");
   }

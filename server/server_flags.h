@@ -24,7 +24,7 @@ struct ServerConfig {
   size_t expiry_budget = 0;
   std::string data_dir;  // empty: memory only
   uint64_t disk_bytes = 0;
-  bool use_redis = false;  // --redis given
+  bool use_redis = false;  // --redis or --redis_cluster given (redis.cluster_seeds for the latter)
   int64_t heartbeat_ms = 1000;
   int64_t shutdown_handoff_ms = 3000;
   RedisOptions redis;

@@ -86,6 +86,9 @@ const std::pair<const char*, uint64_t BackingStoreStats::*> kRedisCounters[] = {
     {"redis_errors", &BackingStoreStats::errors},
     {"redis_reconnects", &BackingStoreStats::reconnects},
     {"redis_script_reloads", &BackingStoreStats::script_reloads},
+    {"redis_redirects_moved", &BackingStoreStats::redirects_moved},
+    {"redis_redirects_ask", &BackingStoreStats::redirects_ask},
+    {"redis_slot_map_refreshes", &BackingStoreStats::slot_map_refreshes},
 };
 
 const std::pair<const char*, uint64_t JournalStats::*> kJournalCounters[] = {

@@ -234,10 +234,11 @@ class ClientImpl : public SessionClient {
     for (const ServerAddress& a : options_.remote_servers) view->remote.members.push_back(Add(a));
     view_ = std::move(view);
     if (!options_.registry.empty()) {
-      local_refresher_ = StartRefresher(options_.registry, &View::local);
+      local_refresher_ =
+          StartRefresher(options_.registry, &View::local, options_.registry_is_cluster);
     }
     if (!options_.remote_registry.empty()) {
-      remote_refresher_ = StartRefresher(options_.remote_registry, &View::remote);
+      remote_refresher_ = StartRefresher(options_.remote_registry, &View::remote, false);
     }
   }
 
@@ -504,11 +505,13 @@ class ClientImpl : public SessionClient {
   }
 
   // Reads the registry at `address` ("host:port") every view_refresh_ms into the view's `site`.
-  std::unique_ptr<Refresher> StartRefresher(const std::string& address, Site View::*site) {
+  // `cluster`: `address` lists seed nodes of a Redis Cluster.
+  std::unique_ptr<Refresher> StartRefresher(const std::string& address, Site View::*site,
+                                            bool cluster) {
     auto r = std::make_unique<Refresher>();
-    const size_t colon = address.rfind(':');
-    r->registry = std::make_unique<fleet::Registry>(address.substr(0, colon),
-                                                    std::atoi(address.c_str() + colon + 1));
+    std::vector<RedisEndpoint> nodes;
+    ParseRedisEndpoints(address, &nodes).ok();  // checked by SessionClient::Create
+    r->registry = std::make_unique<fleet::Registry>(nodes, cluster);
     fleet::Registry* registry = r->registry.get();
     r->thread =
         std::make_unique<PeriodicThread>(options_.view_refresh_ms * 1000, [this, registry, site] {
@@ -854,11 +857,17 @@ std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Stat
       options.lock_poll_ms <= 0 || options.lock_wait_ms < 0 || options.request_timeout_ms <= 0) {
     *status = Status::InvalidArgument("timeouts must be positive");
   }
-  for (const std::string* registry : {&options.registry, &options.remote_registry}) {
-    if (!registry->empty() &&
-        (registry->rfind(':') == std::string::npos || options.view_refresh_ms < 10)) {
-      *status = Status::InvalidArgument("registry must be host:port, view_refresh_ms >= 10");
-    }
+  std::vector<RedisEndpoint> registry_nodes;
+  if (!options.registry.empty() && (!ParseRedisEndpoints(options.registry, &registry_nodes).ok() ||
+                                    (registry_nodes.size() > 1 && !options.registry_is_cluster) ||
+                                    options.view_refresh_ms < 10)) {
+    *status = Status::InvalidArgument(
+        "registry must be host:port (a cluster: host:port[,host:port...]), view_refresh_ms >= 10");
+  }
+  RedisEndpoint remote_registry;
+  if (!options.remote_registry.empty() &&
+      !ParseRedisEndpoint(options.remote_registry, &remote_registry).ok()) {
+    *status = Status::InvalidArgument("remote_registry must be host:port");
   }
   if (!options.remote_registry.empty() && options.remote_registry == options.registry) {
     *status = Status::InvalidArgument("remote_registry is this site's registry");

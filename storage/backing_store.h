@@ -8,7 +8,8 @@
 // an older write.
 //
 // Thread-safety: Apply may be called from one thread at a time (the write-behind flusher); Get
-// from any number of threads concurrently with it (it uses its own connection).
+// from any number of threads concurrently with it (it uses its own connections). GetStats from
+// any thread.
 #ifndef SESSIONSERVER_STORAGE_BACKING_STORE_H_
 #define SESSIONSERVER_STORAGE_BACKING_STORE_H_
 
@@ -21,6 +22,7 @@
 
 #include "storage/session_store.h"
 #include "util/clock.h"
+#include "util/redis_connection.h"
 #include "util/status.h"
 
 namespace sessionserver {
@@ -65,14 +67,20 @@ struct BackingStoreStats {
   uint64_t read_hits = 0;
   uint64_t errors = 0;  // connection, timeout and reply errors
   uint64_t reconnects = 0;
-  uint64_t script_reloads = 0;  // NOSCRIPT answers (Redis restarted or SCRIPT FLUSH)
+  uint64_t script_reloads = 0;  // batches with NOSCRIPT answers (restart, SCRIPT FLUSH, new node)
+  // Redis Cluster only (docs/REDIS_SCHEMA.md#redis-cluster):
+  uint64_t redirects_moved = 0;     // MOVED answers followed (a slot had moved)
+  uint64_t redirects_ask = 0;       // ASK answers followed (a slot was being migrated)
+  uint64_t slot_map_refreshes = 0;  // CLUSTER SLOTS read (start, after MOVED or an error)
 };
 
 class BackingStore {
  public:
   virtual ~BackingStore() = default;
 
-  // Sends `ops` in one pipelined round trip and fills `outcomes` (one per op) on success. A
+  // Sends `ops` in one pipelined round trip (on a cluster: one pipeline per master, all sent
+  // before any reply is read; redirected ops follow one by one) and fills `outcomes` (one per
+  // op) on success. A
   // non-OK Status (Redis down, timeout, error reply) means the outcome of every op is unknown:
   // the caller retries them all (every op is idempotent).
   virtual Status Apply(const std::vector<BackingOp>& ops,
@@ -88,8 +96,12 @@ class BackingStore {
 };
 
 struct RedisOptions {
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  // a single Redis (unless cluster_seeds is set)
   int port = 6379;
+  // Non-empty: the store is a Redis Cluster found through these seed nodes (any of its nodes;
+  // host and port are unused). Commands go to the master of each key's hash slot, following
+  // MOVED and ASK redirects (util/redis_cluster.h).
+  std::vector<RedisEndpoint> cluster_seeds;
   int64_t connect_timeout_us = 200'000;
   // A hung Redis (SIGSTOP) costs a call at most twice this (a broken connection is retried once).
   int64_t command_timeout_us = 500'000;
@@ -102,9 +114,9 @@ struct RedisOptions {
 
 inline constexpr int64_t kMinTombstoneLifeUs = 3'600'000'000;  // one hour
 
-// Connects and loads the scripts. Always returns a store: if the first connection fails,
-// *status says why and the store connects (and loads the scripts) on first use, so a server can
-// start while Redis is down and catch up when it returns.
+// Connects and loads the scripts (on every master of a cluster). Always returns a store: if the
+// first connection fails, *status says why and the store connects (and loads the scripts) on
+// first use, so a server can start while Redis is down and catch up when it returns.
 std::unique_ptr<BackingStore> NewRedisBackingStore(const RedisOptions& options, Clock* clock,
                                                    Status* status);
 

@@ -14,6 +14,7 @@
 #include "storage/backing_store.h"
 #include "storage/disk_record.h"
 #include "util/mutex.h"
+#include "util/redis_cluster.h"
 
 namespace sessionserver {
 namespace {
@@ -46,101 +47,29 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 )lua";
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-timeval ToTimeval(int64_t us) { return timeval{us / 1'000'000, static_cast<long>(us % 1'000'000)}; }
-
-// One hiredis connection that reconnects on demand. Not thread-safe: each user holds its own
-// or guards it with a mutex.
-class Connection {
- public:
-  explicit Connection(const RedisOptions& options) : options_(options) {}
-  ~Connection() { Reset(); }
-
-  Status Ensure() {
-    if (ctx_ != nullptr) return Status::OK();
-    ctx_ = redisConnectWithTimeout(options_.host.c_str(), options_.port,
-                                   ToTimeval(options_.connect_timeout_us));
-    if (ctx_ == nullptr || ctx_->err) {
-      Status s = Status::Unavailable("cannot connect to Redis at " + options_.host + ":" +
-                                     std::to_string(options_.port) + ": " +
-                                     (ctx_ ? ctx_->errstr : "out of memory"));
-      Reset();
-      return s;
-    }
-    redisSetTimeout(ctx_, ToTimeval(options_.command_timeout_us));
-    ++connects_;
-    return Status::OK();
-  }
-
-  // Sends the commands in one round trip and returns their replies (error replies included).
-  // A connection that was open but turns out broken (Redis restarted, idle connection closed)
-  // is replaced and the commands sent once more: every command we send is idempotent.
-  Status Pipeline(const std::vector<std::vector<std::string>>& commands,
-                  std::vector<Reply>* replies) {
-    const bool was_open = ctx_ != nullptr;
-    Status s = PipelineOnce(commands, replies);
-    if (!s.ok() && was_open) s = PipelineOnce(commands, replies);
-    return s;
-  }
-
-  uint64_t connects() const { return connects_; }
-
- private:
-  Status PipelineOnce(const std::vector<std::vector<std::string>>& commands,
-                      std::vector<Reply>* replies) {
-    Status s = Ensure();
-    if (!s.ok()) return s;
-    for (const auto& cmd : commands) {
-      std::vector<const char*> argv;
-      std::vector<size_t> lens;
-      for (const auto& a : cmd) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-          REDIS_OK) {
-        return Broken("append");
-      }
-    }
-    replies->clear();
-    for (size_t i = 0; i < commands.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return Broken("reply");
-      replies->emplace_back(static_cast<redisReply*>(raw));
-    }
-    return Status::OK();
-  }
-
-  Status Broken(const char* what) {
-    Status s = Status::Unavailable(std::string("Redis ") + what + " failed: " +
-                                   (ctx_ && ctx_->errstr[0] ? ctx_->errstr : "unknown error"));
-    Reset();  // the stream is out of step; the next call reconnects
-    return s;
-  }
-  void Reset() {
-    if (ctx_ != nullptr) redisFree(ctx_);
-    ctx_ = nullptr;
-  }
-
-  const RedisOptions options_;
-  redisContext* ctx_ = nullptr;
-  uint64_t connects_ = 0;
-};
+// The router options of a store: a single Redis, or a cluster through its seeds.
+RedisRouterOptions RouterOptions(const RedisOptions& o) {
+  RedisRouterOptions r;
+  r.cluster = !o.cluster_seeds.empty();
+  r.nodes = r.cluster ? o.cluster_seeds : std::vector<RedisEndpoint>{{o.host, o.port}};
+  r.connect_timeout_us = o.connect_timeout_us;
+  r.command_timeout_us = o.command_timeout_us;
+  return r;
+}
 
 class RedisBackingStore : public BackingStore {
  public:
   RedisBackingStore(const RedisOptions& options, Clock* clock)
-      : options_(options), clock_(clock), writer_(options), reader_(options) {}
+      : options_(options),
+        clock_(clock),
+        writer_(RouterOptions(options), &router_counters_),
+        reader_(RouterOptions(options), &router_counters_) {}
 
   Status Init() {
     Status s = LoadScripts();
     if (!s.ok()) return s;
     MutexLock l(&read_mu_);
-    return reader_.Ensure();
+    return reader_.Connect();
   }
 
   Status Apply(const std::vector<BackingOp>& ops, std::vector<BackingOutcome>* outcomes) override;
@@ -156,64 +85,76 @@ class RedisBackingStore : public BackingStore {
     s.errors = errors_.load(std::memory_order_relaxed);
     s.reconnects = reconnects_.load(std::memory_order_relaxed);
     s.script_reloads = script_reloads_.load(std::memory_order_relaxed);
+    const RedisRouterStats r = router_counters_.Get();
+    s.reconnects = r.reconnects;
+    s.redirects_moved = r.moved;
+    s.redirects_ask = r.asked;
+    s.slot_map_refreshes = r.map_refreshes;
     return s;
   }
 
  private:
-  // SCRIPT LOAD for the three scripts (on the writer's connection; scripts are server-wide).
+  // SCRIPT LOAD of the three scripts on every node (scripts are per node) and note their SHAs
+  // (the same everywhere). A node that loses them later (restart, SCRIPT FLUSH, a node added to
+  // a cluster) answers NOSCRIPT, and Apply sends those ops as EVAL, which caches the script there.
   Status LoadScripts() {
-    std::vector<Reply> replies;
-    Status s = writer_.Pipeline({{"SCRIPT", "LOAD", kPutScript},
-                                 {"SCRIPT", "LOAD", kRemoveScript},
-                                 {"SCRIPT", "LOAD", kTouchScript}},
-                                &replies);
-    if (!s.ok()) return Failed(s);
-    std::string* shas[] = {&put_sha_, &remove_sha_, &touch_sha_};
+    std::string shas[3];
+    const char* const sources[3] = {kPutScript, kRemoveScript, kTouchScript};
     for (size_t i = 0; i < 3; ++i) {
-      if (replies[i]->type != REDIS_REPLY_STRING) {
-        return Failed(Status::Unavailable("SCRIPT LOAD failed: " + ReplyText(*replies[i])));
+      std::vector<RedisReply> replies;
+      Status s = writer_.RunOnEveryNode({"SCRIPT", "LOAD", sources[i]}, &replies);
+      if (!s.ok()) return Failed(s);
+      for (const RedisReply& r : replies) {
+        if (r->type != REDIS_REPLY_STRING) {
+          return Failed(Status::Unavailable("SCRIPT LOAD failed: " + RedisReplyText(*r)));
+        }
+        shas[i].assign(r->str, r->len);
       }
-      shas[i]->assign(replies[i]->str, replies[i]->len);
     }
+    put_sha_ = shas[0];
+    remove_sha_ = shas[1];
+    touch_sha_ = shas[2];
     return Status::OK();
   }
 
   // An error reply that retrying cannot cure: the key holds another type, or our script failed on
   // what the key holds (a foreign or damaged value). Others (BUSY, LOADING, OOM, READONLY, ...)
   // pass, and fail the whole round trip so it is retried.
+  // Sends the ops whose node answered NOSCRIPT again as EVAL; their replies replace the NOSCRIPTs.
+  Status ResendWithoutScripts(const std::vector<BackingOp>& ops, std::vector<RedisReply>* replies);
+
   static bool PermanentError(const std::string& text) {
     return text.rfind("WRONGTYPE", 0) == 0 || text.find("user_script") != std::string::npos ||
            text.find("Error running script") != std::string::npos;
   }
 
-  static std::string ReplyText(const redisReply& r) {
-    return r.str != nullptr ? std::string(r.str, r.len) : "reply type " + std::to_string(r.type);
-  }
-
   std::string Key(std::string_view id) const { return options_.key_prefix + std::string(id); }
   static std::string Millis(int64_t us) { return std::to_string(us / 1000); }
 
-  std::vector<std::string> Command(const BackingOp& op) const {
+  // The script call of `op`: EVALSHA, or with `eval` EVAL with the script's source (after a node
+  // answered NOSCRIPT: that also caches the script there).
+  RedisCommand Command(const BackingOp& op, bool eval) const {
     const std::string version = std::to_string(op.item.version);
+    const char* const call = eval ? "EVAL" : "EVALSHA";
     switch (op.kind) {
       case BackingOp::Kind::kPut:
-        return {"EVALSHA",
-                put_sha_,
+        return {call,
+                eval ? kPutScript : put_sha_,
                 "1",
                 Key(op.item.id),
                 version,
                 EncodeDiskRecord(op.item.id, op.item, op.data(), clock_->NowMicros()),
                 Millis(op.item.expires_at_us)};
       case BackingOp::Kind::kRemove:
-        return {"EVALSHA",
-                remove_sha_,
+        return {call,
+                eval ? kRemoveScript : remove_sha_,
                 "1",
                 Key(op.item.id),
                 version,
                 Millis(std::max(op.item.expires_at_us, clock_->NowMicros() + kMinTombstoneLifeUs))};
       case BackingOp::Kind::kTouch:
-        return {"EVALSHA",       touch_sha_, "1",
-                Key(op.item.id), version,    Millis(op.item.expires_at_us)};
+        return {call,    eval ? kTouchScript : touch_sha_, "1", Key(op.item.id),
+                version, Millis(op.item.expires_at_us)};
     }
     return {};
   }
@@ -225,14 +166,15 @@ class RedisBackingStore : public BackingStore {
 
   const RedisOptions options_;
   Clock* const clock_;
-  Connection writer_;  // Apply's connection; Apply runs on one thread at a time
+  RedisRouterCounters router_counters_;  // of both routers
+  RedisRouter writer_;                   // Apply's connections; Apply runs on one thread at a time
   std::string put_sha_, remove_sha_, touch_sha_;
   static Status ReadsBlocked() {
     return Status::Unavailable("Redis did not answer a read just now; not retried yet");
   }
 
   Mutex read_mu_;
-  Connection reader_ GUARDED_BY(read_mu_);
+  RedisRouter reader_ GUARDED_BY(read_mu_);
   int64_t reads_blocked_until_us_ GUARDED_BY(read_mu_) = 0;  // MonotonicMicros
 
   std::atomic<uint64_t> applied_{0}, stale_{0}, round_trips_{0}, reads_{0}, read_hits_{0},
@@ -241,82 +183,84 @@ class RedisBackingStore : public BackingStore {
 
 Status RedisBackingStore::Apply(const std::vector<BackingOp>& ops,
                                 std::vector<BackingOutcome>* outcomes) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const uint64_t connects_before = writer_.connects();
-    if (put_sha_.empty()) {
-      Status s = LoadScripts();
-      if (!s.ok()) return s;
-    }
-    std::vector<std::vector<std::string>> commands;
-    commands.reserve(ops.size());
-    for (const BackingOp& op : ops) commands.push_back(Command(op));
-    std::vector<Reply> replies;
-    Status s = writer_.Pipeline(commands, &replies);
-    if (writer_.connects() > connects_before && connects_before > 0) {
-      reconnects_.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (!s.ok()) {
-      put_sha_.clear();  // a new connection may be to a restarted Redis: reload the scripts
-      return Failed(s);
-    }
-    round_trips_.fetch_add(1, std::memory_order_relaxed);
-    outcomes->assign(ops.size(), BackingOutcome::kIgnored);
-    bool noscript = false;
-    for (size_t i = 0; i < replies.size(); ++i) {
-      const redisReply& r = *replies[i];
-      if (r.type == REDIS_REPLY_ERROR) {
-        const std::string text = ReplyText(r);
-        if (text.rfind("NOSCRIPT", 0) == 0) {
-          noscript = true;
-          continue;
-        }
-        if (PermanentError(text)) {  // this key can never take the write; the others can
-          LOG_EVERY_N(ERROR, 100) << "Redis refuses the write of session " << ops[i].item.id
-                                  << " for good: " << text;
-          errors_.fetch_add(1, std::memory_order_relaxed);
-          (*outcomes)[i] = BackingOutcome::kRejected;
-          continue;
-        }
-        return Failed(Status::Unavailable("Redis error reply: " + text));
-      }
-      if (r.type != REDIS_REPLY_INTEGER) {
-        return Failed(Status::Unavailable("unexpected Redis reply: " + ReplyText(r)));
-      }
-      (*outcomes)[i] = r.integer == 1   ? BackingOutcome::kApplied
-                       : r.integer == 0 ? BackingOutcome::kStale
-                                        : BackingOutcome::kIgnored;
-    }
-    if (noscript) {  // Redis lost its scripts (restart, SCRIPT FLUSH): reload and resend all
-      script_reloads_.fetch_add(1, std::memory_order_relaxed);
-      put_sha_.clear();
-      continue;
-    }
-    for (BackingOutcome o : *outcomes) {
-      if (o == BackingOutcome::kApplied) applied_.fetch_add(1, std::memory_order_relaxed);
-      if (o == BackingOutcome::kStale) stale_.fetch_add(1, std::memory_order_relaxed);
-    }
-    return Status::OK();
+  if (put_sha_.empty()) {
+    Status s = LoadScripts();
+    if (!s.ok()) return s;
   }
-  return Failed(Status::Unavailable("Redis keeps answering NOSCRIPT"));
+  std::vector<RedisCommand> commands;
+  commands.reserve(ops.size());
+  for (const BackingOp& op : ops) commands.push_back(Command(op, /*eval=*/false));
+  std::vector<RedisReply> replies;
+  Status s = writer_.Run(commands, &replies);
+  if (!s.ok()) return Failed(s);
+  round_trips_.fetch_add(1, std::memory_order_relaxed);
+  s = ResendWithoutScripts(ops, &replies);
+  if (!s.ok()) return Failed(s);
+  outcomes->assign(ops.size(), BackingOutcome::kIgnored);
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const redisReply& r = *replies[i];
+    if (r.type == REDIS_REPLY_ERROR) {
+      const std::string text = RedisReplyText(r);
+      if (PermanentError(text)) {  // this key can never take the write; the others can
+        LOG_EVERY_N(ERROR, 100) << "Redis refuses the write of session " << ops[i].item.id
+                                << " for good: " << text;
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        (*outcomes)[i] = BackingOutcome::kRejected;
+        continue;
+      }
+      return Failed(Status::Unavailable("Redis error reply: " + text));
+    }
+    if (r.type != REDIS_REPLY_INTEGER) {
+      return Failed(Status::Unavailable("unexpected Redis reply: " + RedisReplyText(r)));
+    }
+    (*outcomes)[i] = r.integer == 1   ? BackingOutcome::kApplied
+                     : r.integer == 0 ? BackingOutcome::kStale
+                                      : BackingOutcome::kIgnored;
+  }
+  for (BackingOutcome o : *outcomes) {
+    if (o == BackingOutcome::kApplied) applied_.fetch_add(1, std::memory_order_relaxed);
+    if (o == BackingOutcome::kStale) stale_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return Status::OK();
+}
+
+Status RedisBackingStore::ResendWithoutScripts(const std::vector<BackingOp>& ops,
+                                               std::vector<RedisReply>* replies) {
+  std::vector<size_t> noscript;
+  for (size_t i = 0; i < replies->size(); ++i) {
+    const redisReply& r = *(*replies)[i];
+    if (r.type == REDIS_REPLY_ERROR && RedisReplyText(r).rfind("NOSCRIPT", 0) == 0) {
+      noscript.push_back(i);
+    }
+  }
+  if (noscript.empty()) return Status::OK();
+  script_reloads_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<RedisCommand> commands;
+  for (size_t i : noscript) commands.push_back(Command(ops[i], /*eval=*/true));
+  std::vector<RedisReply> again;
+  Status s = writer_.Run(commands, &again);
+  if (!s.ok()) return s;
+  for (size_t k = 0; k < noscript.size(); ++k) (*replies)[noscript[k]] = std::move(again[k]);
+  return Status::OK();
 }
 
 Status RedisBackingStore::Get(std::string_view id, ItemRecord* item, bool* found) {
   *found = false;
   reads_.fetch_add(1, std::memory_order_relaxed);
-  std::vector<Reply> replies;
+  std::vector<RedisReply> replies;
   Status s;
   {
     MutexLock l(&read_mu_);
     // Checked after taking the mutex too: requests queued behind a read that just timed out fail
     // at once instead of each waiting out its own timeout.
     if (MonotonicMicros() < reads_blocked_until_us_) return Failed(ReadsBlocked());
-    s = reader_.Pipeline({{"HMGET", Key(id), "v", "r", "t", "e"}}, &replies);
+    s = reader_.Run({{"HMGET", Key(id), "v", "r", "t", "e"}}, &replies);
     if (!s.ok()) reads_blocked_until_us_ = MonotonicMicros() + options_.read_retry_us;
   }
   if (!s.ok()) return Failed(s);
   const redisReply& r = *replies[0];
   if (r.type != REDIS_REPLY_ARRAY || r.elements != 4) {
-    return Failed(Status::Unavailable("unexpected HMGET reply: " + ReplyText(r)));
+    return Failed(Status::Unavailable("unexpected HMGET reply: " + RedisReplyText(r)));
   }
   const redisReply* version = r.element[0];
   const redisReply* record = r.element[1];

@@ -57,8 +57,8 @@ std::string AskServer(const std::string& address, const std::string& id, bool* o
 
 }  // namespace
 
-int Locate(const std::string& redis_host, int redis_port, const std::vector<Member>& members,
-           const std::string& session_id) {
+int Locate(const std::vector<RedisEndpoint>& redis, bool cluster,
+           const std::vector<Member>& members, const std::string& session_id) {
   bool all_ok = true;
   for (const Member& m : members) {
     bool ok = true;
@@ -67,13 +67,17 @@ int Locate(const std::string& redis_host, int redis_port, const std::vector<Memb
     std::printf("%-24s %-9s %s\n", m.id.c_str(), m.state.c_str(), where.c_str());
   }
   RedisOptions ro;
-  ro.host = redis_host;
-  ro.port = redis_port;
+  if (cluster) {
+    ro.cluster_seeds = redis;
+  } else {
+    ro.host = redis.front().host;
+    ro.port = redis.front().port;
+  }
   Status s;
-  std::unique_ptr<BackingStore> redis = NewRedisBackingStore(ro, SystemClock(), &s);
+  std::unique_ptr<BackingStore> store = NewRedisBackingStore(ro, SystemClock(), &s);
   ItemRecord item;
   bool found = false;
-  if (s.ok()) s = redis->Get(session_id, &item, &found);
+  if (s.ok()) s = store->Get(session_id, &item, &found);
   if (!s.ok()) {
     std::printf("%-24s %-9s unreadable: %s\n", "redis", "", s.ToString().c_str());
     return 1;

@@ -5,6 +5,7 @@
 //   sessionctl --redis=host:port stats              fleet totals
 //   (with --remote_redis=host:port, list and stats show the other data centre's fleet too)
 //   sessionctl --redis=host:port locate SESSION_ID  which tiers of which server hold it, and Redis
+// On a Redis Cluster, --redis_cluster=host:port[,host:port...] (seed nodes) instead of --redis.
 #include <gflags/gflags.h>
 
 #include <algorithm>
@@ -20,6 +21,9 @@
 DEFINE_string(redis, "127.0.0.1:6390", "host:port of the fleet's Redis (the registry)");
 DEFINE_string(remote_redis, "",
               "host:port of the other data centre's registry: list and stats show both sites");
+DEFINE_string(redis_cluster, "",
+              "host:port[,host:port...]: seed nodes of the fleet's Redis Cluster (instead of "
+              "--redis)");
 
 namespace sessionserver::fleet {
 namespace {
@@ -71,12 +75,16 @@ int Show(Registry* registry, const std::string& where, bool list) {
 }
 
 int Main(int argc, char** argv) {
-  const size_t colon = FLAGS_redis.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "sessionctl: --redis must be host:port\n");
+  const bool cluster = !FLAGS_redis_cluster.empty();
+  std::vector<RedisEndpoint> nodes;
+  if (!ParseRedisEndpoints(cluster ? FLAGS_redis_cluster : FLAGS_redis, &nodes).ok() ||
+      (!cluster && nodes.size() != 1)) {
+    std::fprintf(stderr,
+                 "sessionctl: --redis must be host:port, --redis_cluster "
+                 "host:port[,host:port...]\n");
     return 2;
   }
-  Registry registry(FLAGS_redis.substr(0, colon), std::atoi(FLAGS_redis.c_str() + colon + 1));
+  Registry registry(nodes, cluster);
   const std::string command = argc > 1 ? argv[1] : "";
   if ((command == "drain" || command == "undrain") && argc == 3) {
     Status s = registry.SetDrain(argv[2], command == "drain");
@@ -89,11 +97,10 @@ int Main(int argc, char** argv) {
     std::vector<Member> members;
     Status s = registry.List(&members);
     if (!s.ok()) return Fail(s);
-    return Locate(FLAGS_redis.substr(0, colon), std::atoi(FLAGS_redis.c_str() + colon + 1), members,
-                  argv[2]);
+    return Locate(nodes, cluster, members, argv[2]);
   }
   if (command == "list" || command == "stats") {
-    int rc = Show(&registry, FLAGS_redis, command == "list");
+    int rc = Show(&registry, cluster ? FLAGS_redis_cluster : FLAGS_redis, command == "list");
     if (!FLAGS_remote_redis.empty()) {
       const size_t rc_colon = FLAGS_remote_redis.rfind(':');
       Registry remote(FLAGS_remote_redis.substr(0, rc_colon),

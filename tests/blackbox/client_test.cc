@@ -21,6 +21,7 @@
 #include "tests/blackbox/client_test_util.h"
 #include "tests/blackbox/server_process.h"
 #include "tests/temp_dir.h"
+#include "tests/unit/redis_cluster.h"
 #include "tests/unit/redis_server.h"
 
 namespace sessionserver::client {
@@ -324,7 +325,7 @@ TEST_F(ClientTest, TheRegistryViewAddsServersAndSteersNewSessionsAwayFromDrainin
   EXPECT_EQ(placements(40).size(), 2u) << "new sessions land on both servers";
 
   const std::string drained = "127.0.0.1:" + std::to_string(servers_[1]->port());
-  fleet::Registry registry("127.0.0.1", redis_.port());
+  fleet::Registry registry({{"127.0.0.1", redis_.port()}}, /*cluster=*/false);
   ASSERT_TRUE(registry.SetDrain(drained, true).ok());
   ASSERT_TRUE(eventually([&] {
     TestClient c(servers_[1]->port());
@@ -490,6 +491,55 @@ TEST_F(ClientTest, ARequestFinishesOnItsServerAfterTheServerLeftTheView) {
   EXPECT_EQ(s->server_id(), Id(1));
   EXPECT_EQ(s->Get("cart").value_or(""), "a;b;");
   EXPECT_TRUE(other->Abandon(s.get()).ok());
+}
+
+// The registry on a Redis Cluster (ClientOptions::registry_is_cluster): the view is read
+// from the cluster the servers heartbeat into, and a drain there steers new sessions away.
+TEST(ClientClusterTest, TheRegistryViewIsReadFromARedisCluster) {
+  RedisCluster cluster;
+  ASSERT_TRUE(cluster.Start());
+  TempDir dir("ss-client-cluster");
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  for (int i = 0; i < 2; ++i) {
+    servers.push_back(std::make_unique<ServerProcess>());
+    ASSERT_TRUE(servers.back()->Start({"--redis_cluster=" + cluster.Seeds(),
+                                       "--data_dir=" + dir.path() + "/s" + std::to_string(i),
+                                       "--heartbeat_ms=100"}));
+  }
+  ClientOptions options;
+  options.servers.push_back({"127.0.0.1", servers[0]->port()});  // a seed: one server only
+  options.keys = CookieKeySet::Generate();
+  options.registry = cluster.Seeds();
+  options.registry_is_cluster = true;
+  options.view_refresh_ms = 20;
+  Status st;
+  auto app = SessionClient::Create(options, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(RedisCluster::Poll(5000, [&] { return app->GetStats().view_size == 2; }))
+      << "the second server is discovered through the registry on the cluster";
+
+  const std::string drained = "127.0.0.1:" + std::to_string(servers[1]->port());
+  std::vector<RedisEndpoint> seeds;
+  ASSERT_TRUE(ParseRedisEndpoints(cluster.Seeds(), &seeds).ok());
+  fleet::Registry registry(seeds, /*cluster=*/true);
+  ASSERT_TRUE(registry.SetDrain(drained, true).ok());
+  std::vector<fleet::Member> members;
+  ASSERT_TRUE(RedisCluster::Poll(5000, [&] {
+    return registry.List(&members).ok() && members.size() == 2 &&
+           (members[0].state == "draining" || members[1].state == "draining");
+  }));
+  const uint64_t seen = app->GetStats().view_refreshes;
+  ASSERT_TRUE(RedisCluster::Poll(5000, [&] { return app->GetStats().view_refreshes > seen + 1; }));
+  for (int i = 0; i < 20; ++i) {
+    std::unique_ptr<Session> s;
+    ASSERT_TRUE(app->Load("", true, &s).ok());
+    EXPECT_NE(s->server_id(), drained) << "no new session on a draining server";
+    EXPECT_TRUE(app->Abandon(s.get()).ok());
+  }
+
+  options.registry_is_cluster = false;  // a list of nodes is a cluster's seeds, nothing else
+  EXPECT_EQ(SessionClient::Create(options, &st), nullptr);
+  EXPECT_FALSE(st.ok());
 }
 
 TEST(ClientOptionsTest, KeysThatWereNeverLoadedAreRefused) {

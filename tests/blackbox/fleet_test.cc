@@ -22,16 +22,8 @@ class FleetTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(redis_.Start()); }
 
   std::string Ctl(const std::string& args) {
-    const std::string cmd = std::string(SESSIONCTL_BINARY) +
-                            " --redis=127.0.0.1:" + std::to_string(redis_.port()) + " " + args +
-                            " 2>&1";
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) return out;
-    char buf[512];
-    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-    return out;
+    return CommandOutput(std::string(SESSIONCTL_BINARY) +
+                         " --redis=127.0.0.1:" + std::to_string(redis_.port()) + " " + args);
   }
   std::string State(int port) {
     TestClient c(port);

@@ -130,4 +130,14 @@ bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms) {
   return closed;
 }
 
+std::string CommandOutput(const std::string& command) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
+
 }  // namespace sessionserver

@@ -69,6 +69,9 @@ bool Eventually(Cond cond, int timeout_ms = 10'000) {
 // closed the connection within `timeout_ms` (reading whatever it sent first).
 bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms = 5000);
 
+// Runs `command` with /bin/sh and returns what it printed on stdout (and stderr: 2>&1 is added).
+std::string CommandOutput(const std::string& command);
+
 }  // namespace sessionserver
 
 #endif  // SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_

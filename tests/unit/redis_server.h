@@ -16,25 +16,43 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace sessionserver {
 
 class RedisServer {
  public:
   RedisServer() = default;
+  // `port` 0: a free one. `extra_args` are added to redis-server's command line.
+  RedisServer(int port, std::vector<std::string> extra_args)
+      : port_(port), extra_args_(std::move(extra_args)) {}
   ~RedisServer() { Kill(); }
 
   // Starts redis-server; waits up to 10 s for it to answer PING. Reuses the port on restart.
   bool Start() {
     if (port_ == 0) port_ = FreePort();
+    std::vector<std::string> args = {"redis-server",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--dir",
+                                     "/tmp",
+                                     "--loglevel",
+                                     "warning"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       freopen("/dev/null", "w", stdout);
-      const std::string port = std::to_string(port_);
-      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", "/tmp", "--loglevel", "warning",
-             static_cast<char*>(nullptr));
+      execvp("redis-server", argv.data());
       _exit(127);
     }
     for (int i = 0; i < 1000; ++i) {
@@ -94,6 +112,7 @@ class RedisServer {
 
   pid_t pid_ = -1;
   int port_ = 0;
+  std::vector<std::string> extra_args_;
 };
 
 }  // namespace sessionserver

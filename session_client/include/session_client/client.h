@@ -64,6 +64,8 @@ struct ClientOptions {
   // refreshed every `view_refresh_ms` from the live members: servers added to the fleet get new
   // sessions within a refresh, dead ones leave, and draining ones get no new sessions.
   std::string registry;
+  // The registry is a Redis Cluster: `registry` lists seed nodes, "host:port[,host:port...]".
+  bool registry_is_cluster = false;
   int64_t view_refresh_ms = 1000;
 
   // Two data centres. `dc` names this client's site (informational: reported in ClientStats).
