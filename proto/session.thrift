@@ -154,7 +154,7 @@ service SessionService {
    * put of a lower version), and writes them behind to this site's Redis. Not replicated back.
    * One outcome per op: 0 applied, 1 stale (this site holds a newer state), 2 ignored (a touch
    * of a version this site does not hold), 3 rejected (malformed: bad id, timeout or size).
-   * At most 4096 ops per call. Fails as a whole (TApplicationException) if this site's Redis
+   * At most 1024 ops per call. Fails as a whole (TApplicationException) if this site's Redis
    * cannot be read; the sender retries.
    */
   list<i32> replicate(1: list<ReplicaOp> ops, 2: string originDc) throws (1: InvalidRequest e)

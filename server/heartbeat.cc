@@ -51,13 +51,15 @@ void Heartbeat::Beat() {
   if (me.state == "active") {
     LOG(INFO) << "draining: no new sessions; sessions are handed off once Redis has them";
     handler_->SetState("draining");
+    return;  // drained at the earliest next beat: requests that began before this saw "active"
   }
-  // Drained: no request holds a lock here (none can still change a session here) and Redis (and
-  // the other data centre, if any) has every change.
+  // Drained: no request holds a lock here (none can still change a session here) and Redis has
+  // every change (counters read now, after this state was set a beat ago). The other data
+  // centre's queue is written out too, but it is best effort: that site may be unreachable.
+  if (replicator_ != nullptr) replicator_->Flush(options_.interval_ms * 250).ok();
   const bool flushed =
-      get("locks_held") == 0 &&
-      (write_behind_ == nullptr || write_behind_->Flush(options_.interval_ms * 250).ok()) &&
-      (replicator_ == nullptr || replicator_->Flush(options_.interval_ms * 250).ok());
+      handler_->Counters()["locks_held"] == 0 &&
+      (write_behind_ == nullptr || write_behind_->Flush(options_.interval_ms * 250).ok());
   if (flushed && me.state != "drained") LOG(INFO) << "drained: Redis has every change";
   handler_->SetState(flushed ? "drained" : "draining");
 }

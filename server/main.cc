@@ -76,9 +76,11 @@ void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind,
   const int64_t deadline = SystemClock()->NowMicros() + timeout_us;
   constexpr int64_t kRoundUs = 50'000;
   while (true) {
-    const bool flushed = write_behind->Flush(kRoundUs).ok() &&
-                         (replicator == nullptr || replicator->Flush(kRoundUs).ok());
-    if (flushed && handler->Counters()["locks_held"] == 0) {
+    // Locks first: a holder's save lands in the queue before the flush that must see it.
+    const bool unlocked = handler->Counters()["locks_held"] == 0;
+    if (replicator != nullptr) replicator->Flush(kRoundUs).ok();  // best effort (site may be down)
+    const bool flushed = write_behind->Flush(kRoundUs).ok();
+    if (unlocked && flushed) {
       LOG(INFO) << "sessions handed off: Redis has every change";
       return;
     }

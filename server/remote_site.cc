@@ -45,8 +45,14 @@ void RemoteSite::RefreshMembers() {
   next_refresh_us_ = now + options_.refresh_ms * 1000;
   std::vector<fleet::Member> members;
   if (!registry_->List(&members).ok() || members.empty()) return;  // keep the last view
+  // Active members only: clients of that site fail over to those (draining ones hand off).
   std::vector<std::string> addresses;
-  for (const fleet::Member& m : members) addresses.push_back(m.address);
+  for (const fleet::Member& m : members) {
+    if (m.state == "active") addresses.push_back(m.address);
+  }
+  if (addresses.empty()) {  // all draining: better than none
+    for (const fleet::Member& m : members) addresses.push_back(m.address);
+  }
   MutexLock l(&mu_);
   members_ = std::move(addresses);
 }
@@ -110,8 +116,10 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
     for (size_t begin = 0; begin < idx.size();) {
       std::vector<thrift::ReplicaOp> call;
       size_t bytes = 0, end = begin;
-      for (; end < idx.size() && (end == begin || bytes < options_.max_call_bytes); ++end) {
+      for (; end < idx.size() && end - begin < options_.max_call_ops; ++end) {
         const BackingOp& op = ops[idx[end]];
+        const size_t op_bytes = op.data().size() + op.item.id.size() + 64;
+        if (end > begin && bytes + op_bytes > options_.max_call_bytes) break;
         thrift::ReplicaOp r;
         r.sessionId = op.item.id;
         r.kind = op.kind == BackingOp::Kind::kPut ? 0 : op.kind == BackingOp::Kind::kRemove ? 1 : 2;
@@ -120,7 +128,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
         r.version = static_cast<int64_t>(op.item.version);
         r.expiresAtUs = op.item.expires_at_us;
         r.uninitialized = op.item.uninitialized;
-        bytes += r.data.size() + r.sessionId.size();
+        bytes += op_bytes;
         call.push_back(std::move(r));
       }
       std::vector<int32_t> answers;

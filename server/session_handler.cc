@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "storage/limits.h"
+
 namespace sessionserver {
 namespace {
 
@@ -24,6 +26,7 @@ thrift::Status::type ToThrift(Outcome o) {
 // store before handing it off; after a timeout, hand-offs pause as long (Redis is slow or down:
 // sessions are served here meanwhile, which loses nothing).
 constexpr int64_t kHandoffWaitUs = 1'000'000;
+constexpr int64_t kHandoffReplicationWaitUs = 250'000;
 
 // Storage counters as info() names them (PROTOCOL.md lists them).
 const std::pair<const char*, uint64_t StoreStats::*> kStoreCounters[] = {
@@ -123,7 +126,9 @@ const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
 const char* const kOpNames[] = {"get",       "get_exclusive", "release_exclusive", "put",
                                 "remove",    "reset_timeout", "revalidate",        "locate",
                                 "replicate", "info"};
-constexpr size_t kMaxReplicaOps = 4096;
+constexpr size_t kMaxReplicaOps = 1024;  // Thrift's container limit on this server
+// Versions are compared exactly by Redis's Lua (doubles) only below 2^53.
+constexpr int64_t kMaxVersion = int64_t{1} << 53;
 
 }  // namespace
 
@@ -155,16 +160,29 @@ bool SessionHandler::HandOff(const std::string& id) {
   if (now < handoff_paused_until_us_.load(std::memory_order_relaxed)) return false;
   // The lock holder's own requests (put, release, remove) never come here; other requests of a
   // locked session are answered as usual (LOCKED: they wait for it, then are handed off).
-  if (store_->IsLocked(id)) return false;
-  // Clients of the other site fail over to their own site's copy: it must be current too.
-  if (!parts_.write_behind->FlushId(id, kHandoffWaitUs).ok() ||
-      (parts_.replicator != nullptr && !parts_.replicator->FlushId(id, kHandoffWaitUs).ok())) {
+  if (!CheckSessionId(id).ok() || store_->IsLocked(id)) return false;  // bad ids: InvalidRequest
+  if (!parts_.write_behind->FlushId(id, kHandoffWaitUs).ok()) {
     handoff_timeouts_.fetch_add(1, std::memory_order_relaxed);
     handoff_paused_until_us_.store(clock_->NowMicros() + kHandoffWaitUs);
     return false;
   }
+  // Clients of the other site fail over to their own site's copy, so it should be current too;
+  // but that site may be unreachable (the very time operators drain): a short wait, best effort.
+  if (parts_.replicator != nullptr &&
+      !parts_.replicator->FlushId(id, kHandoffReplicationWaitUs).ok()) {
+    handoff_replication_timeouts_.fetch_add(1, std::memory_order_relaxed);
+  }
   handoffs_.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+void SessionHandler::WriteThrough(const std::string& id) {
+  // While handing off, a change served here (a lock holder's save, a sign-out) goes to Redis
+  // before the answer: the server may be reported drained, and stopped, at any moment.
+  if (handing_off_.load(std::memory_order_relaxed) &&
+      !parts_.write_behind->FlushId(id, kHandoffWaitUs).ok()) {
+    handoff_timeouts_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void SessionHandler::SetServerId(std::string id) {
@@ -221,6 +239,7 @@ thrift::Status::type SessionHandler::releaseExclusive(const std::string& session
   Count(kRelease);
   WriteResult w;
   ThrowIfError(store_->ReleaseExclusive(session_id, lock_cookie, &w));
+  WriteThrough(session_id);
   return ToThrift(w.outcome);
 }
 
@@ -232,6 +251,7 @@ thrift::Status::type SessionHandler::put(const std::string& session_id, const st
   WriteResult w;
   ThrowIfError(
       store_->Put(session_id, data, timeout_minutes, lock_cookie, create_uninitialized, &w));
+  WriteThrough(session_id);
   return ToThrift(w.outcome);
 }
 
@@ -239,6 +259,7 @@ thrift::Status::type SessionHandler::remove(const std::string& session_id, int64
   Count(kRemove);
   WriteResult w;
   ThrowIfError(store_->Remove(session_id, lock_cookie, &w));
+  WriteThrough(session_id);
   return ToThrift(w.outcome);
 }
 
@@ -309,7 +330,7 @@ void SessionHandler::replicate(std::vector<int32_t>& result,
   }
   result.clear();
   for (const thrift::ReplicaOp& op : ops) {
-    if (op.kind < 0 || op.kind > 2 || op.version <= 0) {
+    if (op.kind < 0 || op.kind > 2 || op.version <= 0 || op.version >= kMaxVersion) {
       result.push_back(3);
       continue;
     }
@@ -325,7 +346,7 @@ void SessionHandler::replicate(std::vector<int32_t>& result,
                                             : ReplicaKind::kTouch;
     ReplicaResult r = ReplicaResult::kIgnored;
     const Status s = store_->ApplyReplica(kind, item, &r);
-    if (s.IsInvalidArgument()) {
+    if (s.IsInvalidArgument() || s.code() == Status::Code::kCorruption) {  // never applicable
       LOG_EVERY_N(WARNING, 100) << "replica from " << origin_dc << " refused: " << s.ToString();
       result.push_back(3);
       continue;
@@ -344,6 +365,8 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
   c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
   c["handoffs"] = static_cast<int64_t>(handoffs_.load(std::memory_order_relaxed));
   c["handoff_timeouts"] = static_cast<int64_t>(handoff_timeouts_.load(std::memory_order_relaxed));
+  c["handoff_replication_timeouts"] =
+      static_cast<int64_t>(handoff_replication_timeouts_.load(std::memory_order_relaxed));
   c["revalidations"] = static_cast<int64_t>(revalidations_.load(std::memory_order_relaxed));
   c["revalidate_errors"] = static_cast<int64_t>(revalidate_errors_.load(std::memory_order_relaxed));
   const StoreStats s = store_->GetStats();

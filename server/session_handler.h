@@ -90,6 +90,8 @@ class SessionHandler : public thrift::SessionServiceIf {
   static void FillGetResult(const ReadResult& r, thrift::GetResult* out);
   // Draining: true if the request for `id` is to be answered MOVED (see SetState).
   bool HandOff(const std::string& id);
+  // Draining: writes the change just made to `id` through to Redis before the answer.
+  void WriteThrough(const std::string& id);
 
   mutable Mutex id_mu_;
   std::string server_id_ GUARDED_BY(id_mu_);
@@ -103,8 +105,8 @@ class SessionHandler : public thrift::SessionServiceIf {
   std::atomic<uint64_t> invalid_requests_{0};
   std::atomic<bool> handing_off_{false};
   std::atomic<int64_t> handoff_paused_until_us_{0};  // after a flush timed out (Redis slow)
-  std::atomic<uint64_t> handoffs_{0}, handoff_timeouts_{0}, revalidations_{0},
-      revalidate_errors_{0};
+  std::atomic<uint64_t> handoffs_{0}, handoff_timeouts_{0}, handoff_replication_timeouts_{0},
+      revalidations_{0}, revalidate_errors_{0};
 };
 
 }  // namespace sessionserver

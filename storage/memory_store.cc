@@ -175,11 +175,17 @@ class MemoryStore : public SessionStore {
     }
     if (!s.ok()) return s;
     const uint64_t h = hasher_(item.id);
-    uint64_t floor = 0;  // the id's removal version below memory, if it is not in memory
-    Location where;
-    SegmentFor(h)->Peek(item.id, static_cast<uint32_t>(h), clock_->NowMicros(), &where);
-    if (!where.in_memory && kind != ReplicaKind::kTouch) {
-      s = RemovalVersionBelow(item.id, &floor);
+    if (kind == ReplicaKind::kPut && options_.write_behind != nullptr &&
+        !options_.write_behind->HasRoom(item.data.size())) {
+      return Status::Unavailable("the queue of changes for Redis is full; retry later");
+    }
+    // The id's removal version below memory. The queue is always asked (cheap, and a removal
+    // here may race with this); Redis only if the id is not in memory.
+    uint64_t floor = 0;
+    if (kind != ReplicaKind::kTouch) {
+      Location where;
+      SegmentFor(h)->Peek(item.id, static_cast<uint32_t>(h), clock_->NowMicros(), &where);
+      s = RemovalVersionBelow(item.id, /*ask_backing_store=*/!where.in_memory, &floor);
       if (!s.ok()) return s;
     }
     Entry* incoming = nullptr;
@@ -327,9 +333,9 @@ class MemoryStore : public SessionStore {
     return Status::Unavailable("the session kept moving between memory and disk; retry");
   }
 
-  // The version of a removal of `id` below memory: queued for the backing store, or a tombstone
-  // there (0 if neither).
-  Status RemovalVersionBelow(std::string_view id, uint64_t* version) {
+  // The version of a removal of `id` below memory: queued for the backing store, or (if
+  // `ask_backing_store`) a tombstone there; 0 if neither.
+  Status RemovalVersionBelow(std::string_view id, bool ask_backing_store, uint64_t* version) {
     *version = 0;
     if (options_.write_behind == nullptr) return Status::OK();
     BackingOp queued;
@@ -340,6 +346,7 @@ class MemoryStore : public SessionStore {
       *version = queued.item.version;
       return Status::OK();
     }
+    if (!ask_backing_store) return Status::OK();
     ItemRecord item;
     s = options_.backing_store->Get(id, &item, &found);
     if (!s.ok()) return Status::Unavailable("backing store read failed: " + s.ToString());

@@ -537,7 +537,10 @@ void Segment::ApplyReplica(ReplicaKind kind, std::string_view key, uint32_t hash
   if (load->needed) return;  // the caller keeps `incoming` for the next attempt
   // Versions issued here from now on must be above the other site's, or its change would win.
   last_version_ = std::max(last_version_, meta.version);
-  const uint64_t local = e != nullptr ? e->version : std::max(floor_version, load->floor_version);
+  // The newest state here: the live copy, or a removal below memory (queued or a tombstone in
+  // Redis) that may be newer than a copy the disk tier still held.
+  const uint64_t local =
+      std::max({e != nullptr ? e->version : uint64_t{0}, floor_version, load->floor_version});
   const int64_t last_access =
       meta.expires_at_us - static_cast<int64_t>(meta.timeout_minutes) * 60'000'000;
   *out = ReplicaResult::kStale;

@@ -81,6 +81,28 @@ TEST_F(FleetTest, ServersRegisterDrainUndrainAndLeaveWhenDead) {
   EXPECT_NE(Ctl("list").find(id_a), std::string::npos);
 }
 
+// Changes still served by a draining server (a lock holder's save, a sign-out) reach Redis
+// before the answer: it may be reported drained and stopped at any moment. (Changes wait 60 s
+// in the queue here otherwise.)
+TEST_F(FleetTest, ADrainingServerWritesChangesThroughBeforeAnswering) {
+  ServerProcess a, b;
+  ASSERT_NO_FATAL_FAILURE(StartTwo(&a, &b, "--write_behind_delay_ms=60000"));
+  TestClient c(a.port());
+  ASSERT_EQ(c->put("cart", "v1", 20, 0, false), thrift::Status::OK);
+  thrift::GetResult locked;
+  c->getExclusive(locked, "cart");
+  ASSERT_EQ(locked.status, thrift::Status::OK);
+  EXPECT_EQ(redis_.Command("HGET ss:v1:cart v"), "(nil)") << "still queued";
+  Ctl("drain " + id_a_);
+  ASSERT_TRUE(Eventually([&] { return State(a.port()) == "draining"; }));
+  ASSERT_EQ(c->put("cart", "v2", 20, locked.lockCookie, false), thrift::Status::OK);
+  EXPECT_NE(redis_.Command("HGET ss:v1:cart v"), "(nil)") << "the save was written through";
+  EXPECT_EQ(c->put("other", "x", 20, 0, false), thrift::Status::MOVED) << "no new sessions";
+  ASSERT_EQ(c->remove("cart", 0), thrift::Status::OK);
+  EXPECT_EQ(redis_.Command("HGET ss:v1:cart t"), "1") << "the sign-out was written through";
+  EXPECT_TRUE(Eventually([&] { return State(a.port()) == "drained"; }));
+}
+
 TEST_F(FleetTest, LocateShowsWhereASessionIsOnEveryServerAndInRedis) {
   ServerProcess a, b;
   ASSERT_NO_FATAL_FAILURE(StartTwo(&a, &b, "--write_behind_delay_ms=60000"));  // changes wait

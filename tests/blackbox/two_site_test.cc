@@ -117,6 +117,26 @@ TEST_F(TwoSiteTest, LosingAWholeSiteLosesNoReplicatedSession) {
   }
 }
 
+// Values near the limit: replication calls are cut to fit the receiver's frame limit, so big
+// sessions cross like small ones (a call of several of them would be refused for good).
+TEST_F(TwoSiteTest, LargeSessionsCrossToo) {
+  const std::string big(700 << 10, 'x');
+  {
+    TestClient c(a_.servers[0]->port());
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_EQ(c->put("big-" + std::to_string(i), big + std::to_string(i), 20, 0, false),
+                thrift::Status::OK);
+    }
+  }
+  ASSERT_TRUE(Replicated(a_));
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = "big-" + std::to_string(i);
+    EXPECT_TRUE(Eventually([&] {
+      return Get(b_.servers[0].get(), id).data == big + std::to_string(i);
+    })) << id;
+  }
+}
+
 TEST_F(TwoSiteTest, ConcurrentWritesInBothSitesConverge) {
   for (int round = 0; round < 10; ++round) {
     const std::string id = "hot-" + std::to_string(round);
@@ -184,6 +204,16 @@ TEST(TwoSiteAloneTest, AnUnreachableOtherSiteCostsNoRequest) {
   EXPECT_GT(info.counters["repl_dropped"], 0);
   EXPECT_LE(info.counters["repl_queue_bytes"], 65536 + 2048);
   EXPECT_EQ(info.counters["requests_put"], 300);
+
+  // A drain finishes all the same: the other site is best effort, Redis here is what counts.
+  TestClient ctl(server.port());
+  const std::string id = "127.0.0.1:" + std::to_string(server.port());
+  redis.Command("SET ss:fleet:v1:drain:" + id + " 1");
+  EXPECT_TRUE(Eventually([&] {
+    thrift::ServerInfo now;
+    ctl->info(now);
+    return now.state == "drained";
+  }));
 }
 
 }  // namespace
