@@ -172,6 +172,7 @@ bool SessionHandler::HandOff(const std::string& id) {
       !parts_.replicator->FlushId(id, kHandoffReplicationWaitUs).ok()) {
     handoff_replication_timeouts_.fetch_add(1, std::memory_order_relaxed);
   }
+  store_->Forget(id);  // a request that comes back here later reads Redis's current copy
   handoffs_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -212,6 +212,14 @@ class MemoryStore : public SessionStore {
     return where.locked;
   }
 
+  void Forget(std::string_view id) override {
+    if (!CheckSessionId(id).ok()) return;
+    const uint64_t h = hasher_(id);
+    Leftovers lo;
+    SegmentFor(h)->Forget(id, static_cast<uint32_t>(h), &lo);
+    Dispose(&lo);
+  }
+
   Status Locate(std::string_view id, Location* out) override {
     Status s = CheckSessionId(id);
     if (!s.ok()) return s;

@@ -167,7 +167,7 @@ void Segment::Discard(Entry* e, Leftovers* lo) {
   }
 }
 
-void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
+void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force, bool lower_is_current) {
   std::string id(e->key());
   bool dropped = false;
   InvalidateLoads(id);  // a lower-tier read in flight is stale now
@@ -196,7 +196,7 @@ void Segment::Stage(Entry* e, bool tombstone, Leftovers* lo, bool force) {
   slot.version = e->version;
   slot.seq = ++next_stage_seq_;
   slot.in_flight = false;
-  slot.dropped_spill = dropped;
+  slot.dropped_spill = dropped || lower_is_current;
   if (tombstone) {
     slot.entry = nullptr;
     staged_bytes_ += kTombstoneBytes;
@@ -603,6 +603,19 @@ void Segment::ApplyReplica(ReplicaKind kind, std::string_view key, uint32_t hash
       *out = ReplicaResult::kApplied;
       break;
     }
+  }
+}
+
+void Segment::Forget(std::string_view key, uint32_t hash, Leftovers* lo) {
+  MutexLock l(&mu_);
+  Entry* e = table_.Lookup(key, hash);
+  if (e == nullptr || e->locked() || !has_lower_tier()) return;
+  Unindex(e);
+  InvalidateLoads(key);
+  if (options_.has_disk_tier && e->maybe_below()) {
+    Stage(e, /*tombstone=*/true, lo, /*force=*/true, /*lower_is_current=*/true);
+  } else {
+    lo->released.push_back(e);
   }
 }
 

@@ -149,6 +149,12 @@ class Segment {
                     const ItemRecord& meta, uint64_t floor_version, int64_t now_us,
                     ReplicaResult* out, Leftovers* lo, Load* load) EXCLUDES(mu_);
 
+  // After a hand-off (the backing store has every change of `key`): drops the copy in memory,
+  // and the disk copy with a tombstone that leaves reads to the queue and the backing store,
+  // unless a request holds the lock. (A copy only on disk or staged is left.) A later request here
+  // then reads the backing store's current copy, not the one handed off.
+  void Forget(std::string_view key, uint32_t hash, Leftovers* lo) EXCLUDES(mu_);
+
   // Where `key` is in this segment (memory fields of Location), without touching or loading it.
   void Peek(std::string_view key, uint32_t hash, int64_t now_us, Location* out) EXCLUDES(mu_);
 
@@ -231,7 +237,10 @@ class Segment {
   // Puts `e` (unindexed; its index reference moves here) or a tombstone for it in the staging
   // area, replacing what was staged for the id, and invalidates loads of the id.
   // `force` ignores max_staged_bytes (shutdown).
-  void Stage(Entry* e, bool tombstone, Leftovers* lo, bool force = false) REQUIRES(mu_);
+  // `lower_is_current`: a tombstone that only hides the disk copy: reads of the id go to the
+  // write-behind queue and the backing store (as for a spill dropped under pressure).
+  void Stage(Entry* e, bool tombstone, Leftovers* lo, bool force = false,
+             bool lower_is_current = false) REQUIRES(mu_);
   // Drops stale locks, then evicts from the old end of the LRU list until usage fits; never
   // evicts locked entries or `keep`.
   void EvictOverCapacity(const Entry* keep, int64_t now_us, Leftovers* lo) REQUIRES(mu_);

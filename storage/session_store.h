@@ -186,6 +186,12 @@ class SessionStore {
   // count). Cheap: no lower tier is read.
   virtual bool IsLocked(std::string_view id) = 0;
 
+  // For a server that handed `id` off (its backing store has every change): drops the local
+  // copy (memory, and the disk copy behind a tombstone that leaves reads to the backing store),
+  // unless a request holds its lock here, so that a request that comes back here later (after
+  // an undrain or a restart, with a cookie from before the hand-off) reads the current copy.
+  virtual void Forget(std::string_view id) = 0;
+
   // Where `id` is: memory, staging area, disk tier, write-behind queue. Touches nothing.
   virtual Status Locate(std::string_view id, Location* out) = 0;
 

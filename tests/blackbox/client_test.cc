@@ -391,6 +391,31 @@ TEST_F(ClientTest, DrainHandsEverySessionOffWithItsLatestDataAndFailsNoRequest) 
   }
 }
 
+// After a drain and an undrain, a request with a cookie from before the hand-off (an old tab, a
+// lost response) goes to the undrained server again: it must not find the copy it handed off.
+TEST_F(ClientTest, AnUndrainedServerNeverServesTheCopyItHandedOff) {
+  ClientOptions options;
+  options.registry = "127.0.0.1:" + std::to_string(redis_.port());
+  options.view_refresh_ms = 50;
+  auto app = NewClient(options);
+  std::string old_cookie, owner;
+  for (int i = 0; i < 100 && owner != Id(1); ++i) old_cookie = AddItem(app.get(), "", "a", &owner);
+  ASSERT_EQ(owner, Id(1));
+  fleet::Registry registry("127.0.0.1", redis_.port());
+  ASSERT_TRUE(registry.SetDrain(Id(1), true).ok());
+  ASSERT_TRUE(Eventually([&] { return State(1) != "active"; }));
+  std::string served_by;
+  AddItem(app.get(), old_cookie, "b", &served_by);  // handed off: continues on server 0
+  ASSERT_EQ(served_by, Id(0));
+  ASSERT_TRUE(Drained(servers_[0].get()));
+  ASSERT_TRUE(registry.SetDrain(Id(1), false).ok());
+  ASSERT_TRUE(Eventually([&] { return State(1) == "active"; }));
+  auto s = Read(app.get(), old_cookie);  // the cookie names server 1 again
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->server_id(), Id(1));
+  EXPECT_EQ(s->Get("cart").value_or(""), "a;b;") << "not the copy server 1 handed off";
+}
+
 // Rolling upgrade: a session moves to the other server while its own restarts, then back when
 // the other one restarts. The restarted server's disk copy is older than what the other server
 // wrote meanwhile: it must be brought up to date, not served.
