@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "storage/backing_store.h"
@@ -32,6 +33,7 @@ struct Site {
 class CapturingStore : public BackingStore {
  public:
   Status Apply(const std::vector<BackingOp>& ops, std::vector<BackingOutcome>* out) override {
+    std::lock_guard<std::mutex> l(mu);
     for (const BackingOp& op : ops) {
       BackingOp copy(op.kind, op.item);
       copy.item.data.assign(op.data());
@@ -42,6 +44,7 @@ class CapturingStore : public BackingStore {
   }
   Status Get(std::string_view, ItemRecord*, bool*) override { return Status::Unavailable("no"); }
   BackingStoreStats GetStats() const override { return {}; }
+  std::mutex mu;
   std::vector<BackingOp> sent;  // read after the queue's Flush
 };
 
@@ -77,8 +80,13 @@ class ReplicaTest : public ::testing::Test {
   // Everything site `from` has queued for the other site, applied there, as RemoteSite does.
   std::vector<ReplicaResult> Ship(Site* from, CapturingStore* outbound, Site* to) {
     EXPECT_TRUE(from->replicator->Flush(kFlushUs).ok());
+    std::vector<BackingOp> sent;
+    {
+      std::lock_guard<std::mutex> l(outbound->mu);
+      sent.swap(outbound->sent);
+    }
     std::vector<ReplicaResult> results;
-    for (const BackingOp& op : outbound->sent) {
+    for (const BackingOp& op : sent) {
       const ReplicaKind kind = op.kind == BackingOp::Kind::kPut      ? ReplicaKind::kPut
                                : op.kind == BackingOp::Kind::kRemove ? ReplicaKind::kRemove
                                                                      : ReplicaKind::kTouch;
@@ -87,7 +95,6 @@ class ReplicaTest : public ::testing::Test {
       EXPECT_TRUE(s.ok()) << s.ToString();
       results.push_back(r);
     }
-    outbound->sent.clear();
     return results;
   }
   static ItemRecord Put(const std::string& id, const std::string& data, uint64_t version) {
@@ -107,8 +114,8 @@ class ReplicaTest : public ::testing::Test {
   const int64_t start_us_ = SystemClock()->NowMicros();
   FakeClock clock_a_{start_us_};  // the same readings in both sites: equal versions happen
   FakeClock clock_b_{start_us_};
+  CapturingStore to_a_, to_b_;  // before the sites: their queues call these until they stop
   Site a_, b_;
-  CapturingStore to_a_, to_b_;
 };
 
 TEST_F(ReplicaTest, AChangeReachesTheOtherSiteWithItsVersionAndIsNotSentBack) {
@@ -124,7 +131,11 @@ TEST_F(ReplicaTest, AChangeReachesTheOtherSiteWithItsVersionAndIsNotSentBack) {
   EXPECT_TRUE(b_.replicator->Flush(kFlushUs).ok());
   EXPECT_EQ(b_.replicator->GetStats().enqueued, 1u)
       << "only B's own touch of its read is queued for A, not the replicated put";
-  EXPECT_EQ(to_a_.sent.front().kind, BackingOp::Kind::kTouch);
+  {
+    std::lock_guard<std::mutex> l(to_a_.mu);
+    ASSERT_EQ(to_a_.sent.size(), 1u);
+    EXPECT_EQ(to_a_.sent.front().kind, BackingOp::Kind::kTouch);
+  }
   EXPECT_EQ(b_.store->GetStats().replica_applied, 1u);
 }
 
