@@ -10,6 +10,10 @@
 # west applied. Bounded; stops everything on exit.
 # Environment: MEASURE_DURATION_S=40 MEASURE_SCALE=0.0001 MEASURE_OP_AT_S=(1/2 of the duration)
 # MEASURE_SERVERS=2 MEASURE_OUT=build/measure BUILD=build/release.
+# MEASURE_LINK_DELAY_MS=N (default 0): the cross-site link gets N ms each way (deploy/
+# delay_proxy.py on ports 1000 above each server's): every cross-site call (replication, and
+# east's clients reaching west) goes through it; the sites then name each other's servers by
+# the proxies' ports (--remote_servers) instead of reading each other's registry.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -20,15 +24,18 @@ readonly OP_AT=${MEASURE_OP_AT_S:-$((DURATION / 2))}
 readonly NSERVERS=${MEASURE_SERVERS:-2}
 readonly OUT=${MEASURE_OUT:-$DEPLOY_ROOT/build/measure}
 readonly EAST_REDIS=26391 WEST_REDIS=26392 EAST_PORT=27600 WEST_PORT=27700
+readonly LINK_DELAY_MS=${MEASURE_LINK_DELAY_MS:-0} PROXY_OFFSET=1000
 mkdir -p "$OUT"
 OUT_ABS=$(cd "$OUT" && pwd)
 tmp=$(mktemp -d /tmp/ss-measure-sites.XXXXXX)
 fleet_pids=()
 replay_pid=""
+proxy_pid=""
 cleanup() {
   local rc=$? pid f
   trap - EXIT INT TERM
   if [[ -n $replay_pid ]] && alive "$replay_pid"; then kill -TERM "$replay_pid" 2>/dev/null || true; fi
+  if [[ -n $proxy_pid ]]; then kill -TERM "$proxy_pid" 2>/dev/null || true; fi
   for pid in "${fleet_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${fleet_pids[@]}"; do wait_gone "$pid" 120 || kill -KILL "$pid" 2>/dev/null || true; done
   for f in "$tmp"/*/run/*.pid; do
@@ -48,25 +55,35 @@ done
 export SESSION_SERVER=$tmp/bin/session_server SESSIONCTL=$tmp/bin/sessionctl
 SESSION_LOADTEST=$tmp/bin/session_loadtest
 
-start_site() {  # name redis_port server_port other_redis_port
+list() { for ((p = $1; p < $1 + NSERVERS; p++)); do printf '127.0.0.1:%s,' "$p"; done; }
+start_site() {  # name redis_port server_port remote-flag
   FLEET_DIR=$tmp/$1 FLEET_SERVERS=$NSERVERS FLEET_SERVER_PORT=$3 FLEET_REDIS_PORT=$2 \
-    FLEET_WEBAPPS=0 FLEET_QUIET=1 setsid "$DEPLOY_ROOT/deploy/fleet.sh" --dc="$1" \
-    --remote_registry="127.0.0.1:$4" --memory_bytes=134217728 >"$tmp/$1.out" 2>&1 </dev/null &
+    FLEET_WEBAPPS=0 FLEET_QUIET=1 setsid "$DEPLOY_ROOT/deploy/fleet.sh" --dc="$1" "$4" \
+    --memory_bytes=134217728 >"$tmp/$1.out" 2>&1 </dev/null &
   fleet_pids+=($!)
 }
-start_site east $EAST_REDIS $EAST_PORT $WEST_REDIS
-start_site west $WEST_REDIS $WEST_PORT $EAST_REDIS
-for site in east west; do
-  deadline=$((SECONDS + 60))
-  until [[ -e $tmp/$site/run/ready ]]; do
-    ((SECONDS < deadline)) || die "site $site did not start: $(tail -n 5 "$tmp/$site.out")"
-    sleep 0.2
+if ((LINK_DELAY_MS > 0)); then
+  pairs=()
+  for ((i = 0; i < NSERVERS; i++)); do
+    pairs+=("$((EAST_PORT + PROXY_OFFSET + i)):$((EAST_PORT + i))")
+    pairs+=("$((WEST_PORT + PROXY_OFFSET + i)):$((WEST_PORT + i))")
   done
-done
-list() { for ((p = $1; p < $1 + NSERVERS; p++)); do printf '127.0.0.1:%s,' "$p"; done; }
+  /usr/bin/python3 "$DEPLOY_ROOT/deploy/delay_proxy.py" "$LINK_DELAY_MS" "${pairs[@]}" \
+    >"$tmp/proxy.log" 2>&1 &
+  proxy_pid=$!
+  east_remote=$(list $((WEST_PORT + PROXY_OFFSET)))
+  west_remote=$(list $((EAST_PORT + PROXY_OFFSET)))
+  start_site east $EAST_REDIS $EAST_PORT "--remote_servers=${east_remote%,}"
+  start_site west $WEST_REDIS $WEST_PORT "--remote_servers=${west_remote%,}"
+else
+  start_site east $EAST_REDIS $EAST_PORT "--remote_registry=127.0.0.1:$WEST_REDIS"
+  start_site west $WEST_REDIS $WEST_PORT "--remote_registry=127.0.0.1:$EAST_REDIS"
+fi
 east=$(list $EAST_PORT)
 west=$(list $WEST_PORT)
-log "sites up: east Redis :$EAST_REDIS servers :$EAST_PORT+, west Redis :$WEST_REDIS servers :$WEST_PORT+"
+((LINK_DELAY_MS == 0)) || west=$(list $((WEST_PORT + PROXY_OFFSET)))  # east's clients cross the link
+log "sites up: east Redis :$EAST_REDIS servers :$EAST_PORT+, west Redis :$WEST_REDIS servers" \
+  ":$WEST_PORT+; cross-site link delay ${LINK_DELAY_MS} ms each way"
 
 "$SESSION_LOADTEST" generate --out="$tmp/trace" --duration_s="$DURATION" --scale="$SCALE" >&2
 replay_start=$(now_ms)
