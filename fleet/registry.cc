@@ -55,6 +55,7 @@ Status Registry::Heartbeat(const Member& me, int64_t ttl_ms, bool* draining) {
         "items",        std::to_string(me.items),
         "bytes",        std::to_string(me.bytes),
         "requests",     std::to_string(me.requests),
+        "request_rate", std::to_string(me.request_rate),
         "dc",           me.dc,
         "repl_pending", std::to_string(me.repl_pending),
         "repl_dropped", std::to_string(me.repl_dropped)},
@@ -95,6 +96,7 @@ Status Registry::List(std::vector<Member>* members) {
       if (name == "bytes") m.bytes = ToInt(value);
       if (name == "requests") m.requests = ToInt(value);
       if (name == "dc") m.dc = value;
+      if (name == "request_rate") m.request_rate = ToInt(value);
       if (name == "repl_pending") m.repl_pending = ToInt(value);
       if (name == "repl_dropped") m.repl_dropped = ToInt(value);
     }

@@ -25,7 +25,8 @@ struct Member {
   std::string state;         // "active", "draining" or "drained" (see SessionHandler::SetState)
   int64_t heartbeat_ms = 0;  // wall-clock ms of the last heartbeat
   int64_t items = 0, bytes = 0, requests = 0;
-  std::string dc;                              // its data centre ("" with one site)
+  int64_t request_rate = 0;  // requests per second over the last heartbeat interval
+  std::string dc;            // its data centre ("" with one site)
   int64_t repl_pending = 0, repl_dropped = 0;  // its queue of changes for the other site
 };
 

@@ -36,6 +36,12 @@ void Heartbeat::Beat() {
   me.requests = get("requests_get") + get("requests_get_exclusive") + get("requests_put") +
                 get("requests_remove") + get("requests_release_exclusive") +
                 get("requests_reset_timeout");
+  const int64_t now_us = SystemClock()->NowMicros();
+  if (last_requests_ >= 0 && now_us > last_beat_us_) {
+    me.request_rate = (me.requests - last_requests_) * 1'000'000 / (now_us - last_beat_us_);
+  }
+  last_requests_ = me.requests;
+  last_beat_us_ = now_us;
   me.state = handler_->State();
   bool draining = false;
   const Status s = registry_->Heartbeat(me, 3 * options_.interval_ms, &draining);

@@ -48,7 +48,8 @@ class Heartbeat {
   SessionHandler* const handler_;
   WriteBehind* const write_behind_;
   WriteBehind* const replicator_;
-  std::unique_ptr<fleet::Registry> registry_;  // used by the thread only
+  std::unique_ptr<fleet::Registry> registry_;      // used by the thread only
+  int64_t last_requests_ = -1, last_beat_us_ = 0;  // for the request rate; the thread only
   PeriodicThread thread_;
 };
 

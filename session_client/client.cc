@@ -567,6 +567,19 @@ class ClientImpl : public SessionClient {
     return Status::IOError(server->id() + " is draining and handed the session off");
   }
 
+  // A server could not be reached: read the registries now rather than at the next interval
+  // (at most every 200 ms), so a server that left is dropped and one that joined is found.
+  void RefreshSoon() {
+    const int64_t now = MonotonicMicros();
+    int64_t last = last_wake_us_.load(std::memory_order_relaxed);
+    if (now - last < kRefreshSoonUs ||
+        !last_wake_us_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      return;
+    }
+    if (local_refresher_) local_refresher_->thread->Wake();
+    if (remote_refresher_) remote_refresher_->thread->Wake();
+  }
+
   // Asks `server` to bring its copy of `sid` up to the backing store's before a failover reads
   // it there. Best effort: if it fails, the read goes ahead (the copy there is all there is).
   void Revalidate(Server* server, const std::string& sid) {
@@ -656,6 +669,7 @@ class ClientImpl : public SessionClient {
       ++rpc_errors_;
       server->Failed(MonotonicMicros());
       server->DropIdle();
+      RefreshSoon();
       return Status::IOError(server->id() + ": " + e.what());
     } catch (const std::exception& e) {
       ++rpc_errors_;
@@ -802,6 +816,8 @@ class ClientImpl : public SessionClient {
   std::map<std::string, std::unique_ptr<Server>> servers_ GUARDED_BY(servers_mu_);
   mutable Mutex view_mu_;
   std::shared_ptr<const View> view_ GUARDED_BY(view_mu_);
+  static constexpr int64_t kRefreshSoonUs = 200'000;
+  std::atomic<int64_t> last_wake_us_{0};
   std::atomic<uint64_t> view_refreshes_{0}, handoffs_followed_{0}, revalidations_{0};
   std::atomic<uint64_t> remote_calls_{0}, site_failovers_{0};
   std::atomic<uint64_t> loads_{0}, commits_{0}, new_sessions_{0}, cookies_rejected_{0},

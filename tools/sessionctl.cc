@@ -43,8 +43,8 @@ int Show(Registry* registry, const std::string& where, bool list) {
   const int64_t now_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
   int64_t items = 0, bytes = 0, requests = 0, active = 0, repl = 0, dropped = 0;
   if (list) {
-    std::printf("%-24s %-22s %-9s %10s %14s %12s %8s %8s %10s\n", "SERVER", "ADDRESS", "STATE",
-                "ITEMS", "BYTES", "REQUESTS", "AGE_MS", "REPL_Q", "REPL_DROP");
+    std::printf("%-24s %-22s %-9s %10s %14s %12s %8s %8s %8s %10s\n", "SERVER", "ADDRESS", "STATE",
+                "ITEMS", "BYTES", "REQUESTS", "REQ/S", "AGE_MS", "REPL_Q", "REPL_DROP");
   }
   for (const Member& m : members) {
     items += m.items;
@@ -54,9 +54,10 @@ int Show(Registry* registry, const std::string& where, bool list) {
     repl += m.repl_pending;
     dropped += m.repl_dropped;
     if (list) {
-      std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld %8lld %10lld\n", m.id.c_str(),
+      std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld %8lld %8lld %10lld\n", m.id.c_str(),
                   m.address.c_str(), m.state.c_str(), static_cast<long long>(m.items),
                   static_cast<long long>(m.bytes), static_cast<long long>(m.requests),
+                  static_cast<long long>(m.request_rate),
                   static_cast<long long>(std::max<int64_t>(0, now_ms - m.heartbeat_ms)),
                   static_cast<long long>(m.repl_pending), static_cast<long long>(m.repl_dropped));
     }

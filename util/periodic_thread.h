@@ -1,6 +1,7 @@
 // PeriodicThread: a background thread that calls `tick` every `interval_us` of real time until
 // stopped. `tick` returns true to run again at once (it has more work), false to wait the
-// interval. Stop wakes the thread and joins it; a tick in progress finishes first.
+// interval. Wake makes the next tick come at once instead of after the interval. Stop wakes the
+// thread and joins it; a tick in progress finishes first.
 //
 // Thread-safe. Start once; Stop (or the destructor) joins.
 #ifndef SESSIONSERVER_UTIL_PERIODIC_THREAD_H_
@@ -25,6 +26,11 @@ class PeriodicThread {
   void Start() {
     thread_ = std::thread([this] { Run(); });
   }
+  void Wake() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    woken_ = true;
+    cv_.SignalAll();
+  }
   void Stop() EXCLUDES(mu_) {
     {
       MutexLock l(&mu_);
@@ -39,9 +45,10 @@ class PeriodicThread {
     while (true) {
       const bool again = tick_();
       MutexLock l(&mu_);
-      if (!again && !stopping_) {
-        cv_.WaitFor(&mu_, interval_us_, [&]() REQUIRES(mu_) { return stopping_; });
+      if (!again && !stopping_ && !woken_) {
+        cv_.WaitFor(&mu_, interval_us_, [&]() REQUIRES(mu_) { return stopping_ || woken_; });
       }
+      woken_ = false;
       if (stopping_) return;
     }
   }
@@ -52,6 +59,7 @@ class PeriodicThread {
   Mutex mu_;
   CondVar cv_;
   bool stopping_ GUARDED_BY(mu_) = false;
+  bool woken_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace sessionserver

@@ -391,6 +391,33 @@ TEST_F(ClientTest, DrainHandsEverySessionOffWithItsLatestDataAndFailsNoRequest) 
   }
 }
 
+// The registry is read at once after a server could not be reached, not only every
+// view_refresh_ms (a minute here): a dead server leaves the view within the failed request's
+// moment.
+TEST_F(ClientTest, AServerThatCannotBeReachedMakesTheClientReadTheRegistryAtOnce) {
+  ClientOptions options;
+  options.registry = "127.0.0.1:" + std::to_string(redis_.port());
+  options.view_refresh_ms = 60'000;
+  auto app = NewClient(options);
+  ASSERT_TRUE(Eventually([&] { return app->GetStats().view_size == 2; }));
+  std::string cookie, owner;
+  for (int i = 0; i < 100 && owner != Id(1); ++i) cookie = AddItem(app.get(), "", "a", &owner);
+  ASSERT_EQ(owner, Id(1));
+  servers_[1]->Stop(SIGKILL);
+  fleet::Registry registry("127.0.0.1", redis_.port());
+  ASSERT_TRUE(Eventually([&] {  // its entry expires (3 heartbeats)
+    std::vector<fleet::Member> members;
+    return registry.List(&members).ok() && members.size() == 1;
+  }));
+  const uint64_t refreshes = app->GetStats().view_refreshes;
+  std::string served_by;
+  AddItem(app.get(), cookie, "b", &served_by);  // server 1 refuses: failover, and a refresh
+  EXPECT_EQ(served_by, Id(0));
+  EXPECT_TRUE(Eventually([&] { return app->GetStats().view_size == 1; }, 5'000))
+      << "not waiting for the next periodic refresh";
+  EXPECT_GT(app->GetStats().view_refreshes, refreshes);
+}
+
 // After a drain and an undrain, a request with a cookie from before the hand-off (an old tab, a
 // lost response) goes to the undrained server again: it must not find the copy it handed off.
 TEST_F(ClientTest, AnUndrainedServerNeverServesTheCopyItHandedOff) {
