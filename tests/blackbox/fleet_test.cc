@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -60,18 +61,25 @@ TEST_F(FleetTest, ServersRegisterDrainUndrainAndLeaveWhenDead) {
   ASSERT_NO_FATAL_FAILURE(StartTwo(&a, &b));
   const std::string id_a = id_a_, id_b = id_b_;
   EXPECT_EQ(State(a.port()), "active");
-  // The request rate (REQ/S, the 7th column) follows traffic.
-  EXPECT_TRUE(Eventually([&] {
-    TestClient c(a.port());
-    for (int i = 0; i < 20; ++i) c->put("rate-" + std::to_string(i), "x", 20, 0, false);
-    const std::string list = Ctl("list");
-    const size_t at = list.find(id_a + " ");
-    if (at == std::string::npos) return false;
-    std::istringstream line(list.substr(at, list.find('\n', at) - at));
-    std::string field;
-    for (int column = 0; column < 7; ++column) line >> field;
-    return std::atoll(field.c_str()) > 0;
-  })) << Ctl("list");
+  {
+    // The request rate (REQ/S, the 7th column) follows traffic: requests flow meanwhile.
+    std::atomic<bool> stop{false};
+    std::thread traffic([&] {
+      TestClient c(a.port());
+      for (int i = 0; !stop; ++i) c->put("rate-" + std::to_string(i % 50), "x", 20, 0, false);
+    });
+    EXPECT_TRUE(Eventually([&] {
+      const std::string list = Ctl("list");
+      const size_t at = list.find(id_a + " ");
+      if (at == std::string::npos) return false;
+      std::istringstream line(list.substr(at, list.find('\n', at) - at));
+      std::string field;
+      for (int column = 0; column < 7; ++column) line >> field;
+      return std::atoll(field.c_str()) > 0;
+    })) << Ctl("list");
+    stop = true;
+    traffic.join();
+  }
 
   EXPECT_NE(Ctl("drain " + id_a).find("drain"), std::string::npos);
   // No traffic, nothing queued: draining soon becomes drained (Redis has everything).

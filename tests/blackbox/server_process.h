@@ -35,6 +35,9 @@ class ServerProcess {
   const std::string& log_path() const { return log_path_; }
 
  private:
+  // Until session_server answers info() on fresh connections (see the .cc).
+  bool Warm();
+
   std::string binary_;  // empty: SESSION_SERVER_BINARY
   pid_t pid_ = -1;
   int port_ = 0;
