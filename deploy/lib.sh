@@ -27,6 +27,20 @@ SESSIONCTL=${SESSIONCTL:-$(first_existing "$BUILD/sessionctl" "$BUILD/tools/sess
 SESSION_WEBAPP=${SESSION_WEBAPP:-$BUILD/examples/session_webapp}
 SESSION_LOADTEST=${SESSION_LOADTEST:-$BUILD/loadtest/session_loadtest}
 
+# snapshot_binaries DIR: copies session_server, sessionctl and session_loadtest there and points
+# SESSION_SERVER, SESSIONCTL and SESSION_LOADTEST at the copies, so a rebuild during a
+# measurement does not change what runs (rolling restarts included).
+snapshot_binaries() {
+  local bin
+  mkdir -p "$1"
+  for bin in "$SESSION_SERVER" "$SESSIONCTL" "$SESSION_LOADTEST"; do
+    [[ -x $bin ]] || die "$bin is missing: scripts/build.sh release"
+    cp "$bin" "$1/"
+  done
+  export SESSION_SERVER=$1/session_server SESSIONCTL=$1/sessionctl
+  SESSION_LOADTEST=$1/session_loadtest
+}
+
 log() { echo "[$(date +%H:%M:%S.%3N)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 now_ms() { date +%s%3N; }

@@ -47,13 +47,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$tmp/bin"
-for bin in "$SESSION_SERVER" "$SESSIONCTL" "$SESSION_LOADTEST"; do
-  [[ -x $bin ]] || die "$bin is missing: scripts/build.sh release"
-  cp "$bin" "$tmp/bin/"
-done
-export SESSION_SERVER=$tmp/bin/session_server SESSIONCTL=$tmp/bin/sessionctl
-SESSION_LOADTEST=$tmp/bin/session_loadtest
+snapshot_binaries "$tmp/bin"
 
 list() { for ((p = $1; p < $1 + NSERVERS; p++)); do printf '127.0.0.1:%s,' "$p"; done; }
 start_site() {  # name redis_port server_port remote-flag

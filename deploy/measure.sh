@@ -64,15 +64,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A snapshot of the binaries: a rebuild during the run does not change what runs (rolling
-# restarts included).
-mkdir -p "$tmp/bin"
-for bin in "$SESSION_SERVER" "$SESSIONCTL" "$SESSION_LOADTEST"; do
-  [[ -x $bin ]] || die "$bin is missing: scripts/build.sh release"
-  cp "$bin" "$tmp/bin/"
-done
-export SESSION_SERVER=$tmp/bin/session_server SESSIONCTL=$tmp/bin/sessionctl
-SESSION_LOADTEST=$tmp/bin/session_loadtest
+snapshot_binaries "$tmp/bin"
 export FLEET_DIR=$tmp/fleet
 RUN_DIR=$FLEET_DIR/run
 

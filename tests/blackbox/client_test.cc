@@ -48,6 +48,13 @@ class ClientTest : public ::testing::Test {
     flags.push_back("--port=" + std::to_string(port));
     return servers_[i]->Start(flags) && servers_[i]->port() == port;
   }
+  // A new session (cart "a;") that rendezvous placed on server `i`; *owner says where the last
+  // try landed (the caller asserts it is server `i`). Returns its cookie.
+  std::string NewSessionOn(SessionClient* app, int i, std::string* owner) {
+    std::string cookie;
+    for (int n = 0; n < 100 && *owner != Id(i); ++n) cookie = AddItem(app, "", "a", owner);
+    return cookie;
+  }
   std::string Id(int i) const { return "127.0.0.1:" + std::to_string(servers_[i]->port()); }
   std::string State(int i) {
     TestClient c(servers_[i]->port());
@@ -402,8 +409,8 @@ TEST_F(ClientTest, AServerThatCannotBeReachedMakesTheClientReadTheRegistryAtOnce
   // The first registry read (at start) is done, with both servers in it.
   ASSERT_TRUE(Eventually([&] { return app->GetStats().view_refreshes == 1; }));
   ASSERT_EQ(app->GetStats().view_size, 2u);
-  std::string cookie, owner;
-  for (int i = 0; i < 100 && owner != Id(1); ++i) cookie = AddItem(app.get(), "", "a", &owner);
+  std::string owner;
+  const std::string cookie = NewSessionOn(app.get(), 1, &owner);
   ASSERT_EQ(owner, Id(1));
   servers_[1]->Stop(SIGKILL);
   fleet::Registry registry("127.0.0.1", redis_.port());
@@ -427,8 +434,8 @@ TEST_F(ClientTest, AnUndrainedServerNeverServesTheCopyItHandedOff) {
   options.registry = "127.0.0.1:" + std::to_string(redis_.port());
   options.view_refresh_ms = 50;
   auto app = NewClient(options);
-  std::string old_cookie, owner;
-  for (int i = 0; i < 100 && owner != Id(1); ++i) old_cookie = AddItem(app.get(), "", "a", &owner);
+  std::string owner;
+  const std::string old_cookie = NewSessionOn(app.get(), 1, &owner);
   ASSERT_EQ(owner, Id(1));
   fleet::Registry registry("127.0.0.1", redis_.port());
   ASSERT_TRUE(registry.SetDrain(Id(1), true).ok());
@@ -527,8 +534,8 @@ TEST_F(ClientTest, ARequestFinishesOnItsServerAfterTheServerLeftTheView) {
   options.registry = "127.0.0.1:" + std::to_string(registry_redis.port());
   options.view_refresh_ms = 20;
   auto app = NewClient(options);
-  std::string cookie, owner;
-  for (int i = 0; i < 100 && owner != Id(1); ++i) cookie = AddItem(app.get(), "", "a", &owner);
+  std::string owner;
+  const std::string cookie = NewSessionOn(app.get(), 1, &owner);
   std::unique_ptr<Session> held;
   ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &held).ok());
   ASSERT_EQ(held->server_id(), Id(1));
