@@ -14,31 +14,18 @@
 #include <mutex>
 #include <thread>
 
+#include "loadtest/session_state.h"
 #include "session_client/client.h"
 
 namespace sessionserver::loadtest {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             SteadyClock::now().time_since_epoch())
-      .count();
-}
-
-// What the replayer knows of one trace session: its cookie (fleet) and its incarnation, and
-// the previous incarnation's cookie until a probe has checked that it stays signed out.
-struct SessionState {
-  std::mutex mu;
-  std::string cookie;
-  uint32_t incarnation = 0;
-  bool probe_pending = false;
-  std::string signed_out_cookie;
-};
+int64_t NowUs() { return ReplayClock().NowMicros(); }
 
 // One request against a target. Returns an error kind ("" if OK) and sets *done_us to when the
-// target's answer arrived (the checker's work after that is not the target's latency).
+// target's answer arrived (the checker's work after that is not the target's latency). Results
+// reach the checker through SessionState's Acknowledge*() only, which publish them to the next
+// request before they count as acknowledged (session_state.h).
 class Target {
  public:
   virtual ~Target() = default;
@@ -59,16 +46,6 @@ std::string Kind(const Status& s) {
   }
 }
 
-// Takes the pending resurrection probe of `s`, if any: the incarnation signed out and its cookie.
-bool TakeProbe(SessionState* s, uint32_t* inc, std::string* cookie) {
-  std::lock_guard<std::mutex> l(s->mu);
-  if (!s->probe_pending) return false;
-  s->probe_pending = false;
-  *inc = s->incarnation - 1;
-  *cookie = std::move(s->signed_out_cookie);
-  return true;
-}
-
 // The fleet, through session_client: writes lock (Load exclusive + Commit), reads do not.
 class FleetTarget : public Target {
  public:
@@ -77,17 +54,11 @@ class FleetTarget : public Target {
   std::string Do(const TraceOp& op, int64_t start_us, SessionState* s, ConsistencyChecker* checker,
                  int64_t* done_us) override {
     Probe(op.session, s, checker);
-    std::string cookie;
-    uint32_t inc;
-    {
-      std::lock_guard<std::mutex> l(s->mu);
-      cookie = s->cookie;
-      inc = s->incarnation;
-    }
+    const SessionState::View view = s->Read();
     *done_us = 0;
     const bool exclusive = op.kind != TraceOp::Kind::kRead;
     std::unique_ptr<client::Session> session;
-    Status st = client_->Load(cookie, exclusive, &session);
+    Status st = client_->Load(view.cookie, exclusive, &session);
     if (!st.ok()) return Kind(st);
     Stamp seen;
     const bool found = DecodeStamp(session->raw(), &seen);
@@ -96,33 +67,24 @@ class FleetTarget : public Target {
       st = client_->Destroy(session.get(), &next);
       *done_us = NowUs();
       if (!st.ok()) return Kind(st);
-      {  // the state first: a request started after the acknowledgement must see it
-        std::lock_guard<std::mutex> l(s->mu);
-        s->signed_out_cookie = cookie;
-        s->probe_pending = !cookie.empty();
-        s->cookie.clear();
-        ++s->incarnation;
-      }
-      checker->OnSignOutAcked(op.session, inc, *done_us);
+      s->AcknowledgeSignOut(op.session, view.incarnation, view.cookie,
+                            /*probe_without_cookie=*/false, ReplayClock(), checker);
       return "";
     }
-    Stamp written{inc, (found && seen.incarnation == inc ? seen.counter : 0) + 1};
-    if (op.kind == TraceOp::Kind::kWrite) {
-      session->SetRaw(EncodeValue(written, op.value_bytes));
-    }
+    const Stamp written{view.incarnation,
+                        (found && seen.incarnation == view.incarnation ? seen.counter : 0) + 1};
+    const bool write = op.kind == TraceOp::Kind::kWrite;
+    if (write) session->SetRaw(EncodeValue(written, op.value_bytes));
     st = client_->Commit(session.get(), &next);
     *done_us = NowUs();
     checker->OnRead(op.session, start_us, found, seen, exclusive);
     if (!st.ok()) return Kind(st);
-    // As a browser would, but without its race: only a response to a request that carried the
-    // current cookie replaces it (two first requests of a session must not leave the cookie of
-    // the one that started an empty session), and a read that found no session keeps nothing
-    // (an app sends no cookie for a session it never stored).
-    if (op.kind != TraceOp::Kind::kRead || found) {
-      std::lock_guard<std::mutex> l(s->mu);
-      if (s->incarnation == inc && s->cookie == cookie) s->cookie = next;
+    // A read that found no session keeps no cookie (an app sends none for a session it never
+    // stored); anything else publishes the answer's cookie, then acknowledges.
+    if (write || found) {
+      s->AcknowledgeCommit(op.session, view.incarnation, view.cookie, next,
+                           write ? &written : nullptr, ReplayClock(), checker);
     }
-    if (op.kind == TraceOp::Kind::kWrite) checker->OnWriteAcked(op.session, *done_us, written);
     return "";
   }
 
@@ -132,7 +94,7 @@ class FleetTarget : public Target {
   void Probe(uint32_t session_no, SessionState* s, ConsistencyChecker* checker) {
     uint32_t inc;
     std::string cookie;
-    if (!TakeProbe(s, &inc, &cookie)) return;
+    if (!s->TakeProbe(&inc, &cookie)) return;
     const int64_t start = NowUs();
     std::unique_ptr<client::Session> old;
     if (!client_->Load(cookie, false, &old).ok()) return;
@@ -163,23 +125,15 @@ class RedisTarget : public Target {
     redisContext* c = Connection();
     if (c == nullptr) return "unavailable";
     Probe(c, op.session, s, checker);
-    uint32_t inc;
-    {
-      std::lock_guard<std::mutex> l(s->mu);
-      inc = s->incarnation;
-    }
+    const uint32_t inc = s->Read().incarnation;
     const std::string key = Key(op.session, inc);
     std::string error;
     if (op.kind == TraceOp::Kind::kSignOut) {
       error = Command(c, {"DEL", key}, nullptr);
       *done_us = NowUs();
       if (!error.empty()) return error;
-      {
-        std::lock_guard<std::mutex> l(s->mu);
-        s->probe_pending = true;
-        ++s->incarnation;
-      }
-      checker->OnSignOutAcked(op.session, inc, *done_us);
+      s->AcknowledgeSignOut(op.session, inc, /*sent=*/"", /*probe_without_cookie=*/true,
+                            ReplayClock(), checker);
       return "";
     }
     std::string value;
@@ -192,13 +146,15 @@ class RedisTarget : public Target {
     }
     Stamp seen;
     found = found && DecodeStamp(value, &seen);
-    Stamp written{inc, (found && seen.incarnation == inc ? seen.counter : 0) + 1};
+    const Stamp written{inc, (found && seen.incarnation == inc ? seen.counter : 0) + 1};
     if (write)
       error = Command(c, {"SET", key, EncodeValue(written, op.value_bytes), "EX", ttl_s_}, nullptr);
     *done_us = NowUs();
     checker->OnRead(op.session, start_us, found, seen, write);
     if (!error.empty()) return error;
-    if (write) checker->OnWriteAcked(op.session, *done_us, written);
+    // Redis has no cookie: the key is the session's number and incarnation, visible as soon as
+    // SET returns.
+    if (write) s->AcknowledgeCommit(op.session, inc, "", "", &written, ReplayClock(), checker);
     return "";
   }
 
@@ -210,7 +166,7 @@ class RedisTarget : public Target {
   void Probe(redisContext* c, uint32_t session_no, SessionState* s, ConsistencyChecker* checker) {
     uint32_t inc;
     std::string unused;
-    if (!TakeProbe(s, &inc, &unused)) return;
+    if (!s->TakeProbe(&inc, &unused)) return;
     const int64_t start = NowUs();
     std::string value;
     bool found = false;
