@@ -32,8 +32,8 @@ DEFINE_string(data_dir, "",
 DEFINE_uint64(disk_bytes, 4ull << 30,
               "Bound of the disk tier (encoded records). Past it, the records spilled longest "
               "ago are deleted first.");
-DEFINE_uint64(io_threads, 2, "Thrift event-loop threads.");
-DEFINE_uint64(worker_threads, 4, "Threads that execute requests; 0 runs them on IO threads.");
+DEFINE_uint64(worker_threads, 4,
+              "Threads that execute requests; 0 runs them on the event-loop thread.");
 DEFINE_uint64(max_connections, 10000, "Connections beyond this are closed on accept.");
 DEFINE_int64(expiry_interval_ms, 100, "How often the expiry reaper runs.");
 DEFINE_uint64(expiry_budget, 2000, "Most expired items the reaper reclaims per run.");
@@ -128,7 +128,6 @@ Status ConfigFromFlags(ServerConfig* c) {
     return Status::InvalidArgument("--expiry_interval_ms must be 1..60000");
   }
   if (FLAGS_expiry_budget == 0) return Status::InvalidArgument("--expiry_budget must be positive");
-  if (FLAGS_io_threads == 0) return Status::InvalidArgument("--io_threads must be positive");
   if (FLAGS_write_behind_delay_ms < 0 || FLAGS_write_behind_delay_ms > 60'000) {
     return Status::InvalidArgument("--write_behind_delay_ms must be 0..60000");
   }
@@ -158,7 +157,6 @@ Status ConfigFromFlags(ServerConfig* c) {
 
   c->thrift.host = FLAGS_host;
   c->thrift.port = FLAGS_port;
-  c->thrift.io_threads = FLAGS_io_threads;
   c->thrift.worker_threads = FLAGS_worker_threads;
   c->thrift.max_value_bytes = FLAGS_max_value_bytes;
   c->thrift.max_connections = FLAGS_max_connections;

@@ -1,6 +1,7 @@
 #include "server/thrift_server.h"
 
 #include <glog/logging.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <thrift/TConfiguration.h>
 #include <thrift/TOutput.h>
@@ -9,10 +10,14 @@
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/server/TNonblockingServer.h>
 #include <thrift/transport/TNonblockingServerSocket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "storage/limits.h"
+#include "util/clock.h"
 
 namespace sessionserver {
 
@@ -77,6 +82,10 @@ class ClosingProcessorFactory : public TProcessorFactory {
 
 }  // namespace
 
+// How long Start() waits for the event loop to accept its probe connection (TSan builds on a
+// loaded machine take a while to start threads).
+constexpr int64_t kLoopStartTimeoutUs = 30'000'000;
+
 // Buffer a connection keeps between calls (values of typical 1-5 KiB sessions fit).
 constexpr size_t kIdleBufferBytes = 16 << 10;
 
@@ -85,11 +94,31 @@ static_assert(2 * kMaxValueBytesCeiling + (64 << 10) <
                   static_cast<size_t>(apache::thrift::TConfiguration::DEFAULT_MAX_MESSAGE_SIZE),
               "the frame limit must bind before Thrift's own message size limit");
 
-// Tells Start() that serve() is listening (preServe) or has failed, and Stop() that serve() has
-// returned.
+// Tells Start() that serve() is listening (preServe) or has failed, and that its event loop runs
+// (it accepted a connection: createContext is called on the loop's thread); tells Stop() that
+// serve() has returned.
 class ThriftServer::ReadySignal : public TServerEventHandler {
  public:
   void preServe() override { Set(Status::OK()); }
+  void* createContext(std::shared_ptr<TProtocol>, std::shared_ptr<TProtocol>) override {
+    if (!accepted_.load(std::memory_order_acquire)) {
+      MutexLock l(&mu_);
+      accepted_.store(true, std::memory_order_release);
+      cv_.SignalAll();
+    }
+    return nullptr;
+  }
+  // True once the loop has accepted a connection, waiting up to `timeout_us` of real time.
+  bool WaitAccepted(int64_t timeout_us) {
+    const int64_t deadline = MonotonicMicros() + timeout_us;
+    MutexLock l(&mu_);
+    while (!accepted_.load(std::memory_order_acquire) && !finished_) {
+      const int64_t left = deadline - MonotonicMicros();
+      if (left <= 0) break;
+      cv_.WaitFor(&mu_, std::min<int64_t>(left, 100'000));
+    }
+    return accepted_.load(std::memory_order_acquire);
+  }
   void SetFinished() {
     MutexLock l(&mu_);
     finished_ = true;
@@ -119,6 +148,7 @@ class ThriftServer::ReadySignal : public TServerEventHandler {
   CondVar cv_;
   bool done_ GUARDED_BY(mu_) = false;
   bool finished_ GUARDED_BY(mu_) = false;
+  std::atomic<bool> accepted_{false};  // written under mu_
   Status status_ GUARDED_BY(mu_);
 };
 
@@ -148,7 +178,7 @@ Status ThriftServer::Start() {
     workers_->start();
   }
   server_ = std::make_shared<TNonblockingServer>(processor, protocol, socket, workers_);
-  server_->setNumIOThreads(std::max<size_t>(1, options_.io_threads));
+  server_->setNumIOThreads(1);  // see the header: Thrift's secondary IO threads race at start
   server_->setMaxFrameSize(static_cast<size_t>(frame_limit));
   server_->setMaxConnections(options_.max_connections);
   server_->setOverloadAction(apache::thrift::server::T_OVERLOAD_CLOSE_ON_ACCEPT);
@@ -172,7 +202,12 @@ Status ThriftServer::Start() {
     ready->SetFinished();
   });
   Status s = ready_->Wait();
+  if (s.ok()) s = ProbeLoop(server_->getListenPort());
   if (!s.ok()) {
+    while (!ready_->WaitFinished(0)) {  // the loop may run (the probe failed): stop it
+      server_->stop();
+      ready_->WaitFinished(500'000);
+    }
     serve_thread_.join();
     if (workers_) workers_->stop();
     workers_.reset();
@@ -181,6 +216,29 @@ Status ThriftServer::Start() {
   }
   port_ = server_->getListenPort();
   running_ = true;
+  return Status::OK();
+}
+
+Status ThriftServer::ProbeLoop(int port) {
+  // A wildcard listener is probed on loopback.
+  std::string host = options_.host;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* addrs = nullptr;
+  const std::string service = std::to_string(port);
+  if (getaddrinfo(host.c_str(), service.c_str(), &hints, &addrs) != 0 || addrs == nullptr) {
+    return Status::IOError("cannot resolve " + host + " to probe the listening socket");
+  }
+  const int fd = ::socket(addrs->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool connected = fd >= 0 && ::connect(fd, addrs->ai_addr, addrs->ai_addrlen) == 0;
+  freeaddrinfo(addrs);
+  const bool accepted = connected && ready_->WaitAccepted(kLoopStartTimeoutUs);
+  if (fd >= 0) ::close(fd);
+  if (!connected) return Status::IOError("cannot connect to the listening socket to probe it");
+  if (!accepted) return Status::IOError("the serving loop did not accept a connection in 30 s");
   return Status::OK();
 }
 
@@ -193,8 +251,9 @@ void ThriftServer::Stop() {
   MutexLock l(&mu_);
   if (!running_) return;
   running_ = false;
-  // Thrift 0.17 can lose the wake-up that stop() sends to an IO thread's event loop (seen when a
-  // stop follows start-up closely), so repeat it until serve() has returned.
+  // Thrift 0.17 loses the wake-up that stop() sends to an IO thread whose notification pipe does
+  // not exist yet. Start() returns only once the loop runs, so that cannot happen any more; the
+  // repetition stays as a guard (logged if it is ever needed).
   int attempts = 0;
   do {
     server_->stop();

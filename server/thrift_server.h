@@ -13,6 +13,15 @@
 // allowed value stays below that 100 MiB (static_assert in thrift_server.cc), so the frame limit
 // is always the one that binds.
 //
+// Threads: one event-loop thread (the serving thread) reads and writes every socket, and
+// worker_threads run the requests. Thrift 0.17's secondary IO threads are not used: each creates
+// the socketpair that other threads wake it through in its own thread, after the server may
+// already hand it connections or a stop, with nothing ordering the two (a real race, reported by
+// TSan as send() in TNonblockingIOThread::notify against socketpair() in
+// createNotificationPipe). With one IO thread, the pipe is created on the serving thread before
+// its loop runs, and Start() returns only once that loop has accepted a connection of its own, so
+// every later wake-up (a worker's reply, Stop) is ordered after the pipe exists.
+//
 // Thread-safe: Start, Stop and port may be called from any thread; Stop is idempotent.
 #ifndef SESSIONSERVER_SERVER_THRIFT_SERVER_H_
 #define SESSIONSERVER_SERVER_THRIFT_SERVER_H_
@@ -38,8 +47,7 @@ namespace sessionserver {
 struct ThriftServerOptions {
   std::string host = "127.0.0.1";  // listen address
   int port = 7500;                 // 0 picks a free port (read it back with port())
-  size_t io_threads = 2;           // event-loop threads reading and writing sockets
-  size_t worker_threads = 4;       // threads running requests; 0 runs them on the IO threads
+  size_t worker_threads = 4;       // threads running requests; 0 runs them on the IO thread
   size_t max_value_bytes = 1 << 20;
   size_t max_connections = 10'000;  // past this, new connections are closed on accept
 };
@@ -52,8 +60,8 @@ class ThriftServer {
                std::shared_ptr<thrift::SessionServiceIf> handler);
   ~ThriftServer();  // stops the server if running
 
-  // Binds and starts serving on background threads. Returns once the port is listening, or the
-  // reason it could not listen.
+  // Binds and starts serving on background threads. Returns once the event loop is serving (it
+  // has accepted a probe connection from Start itself), or the reason it could not.
   Status Start() EXCLUDES(mu_);
   // The bound port. REQUIRES: Start() returned OK.
   int port() const EXCLUDES(mu_);
@@ -62,6 +70,9 @@ class ThriftServer {
 
  private:
   class ReadySignal;
+
+  // Connects to the listening socket and waits until the event loop has accepted the connection.
+  Status ProbeLoop(int port) REQUIRES(mu_);
 
   const ThriftServerOptions options_;
   std::shared_ptr<thrift::SessionServiceIf> handler_;

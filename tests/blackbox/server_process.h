@@ -45,6 +45,10 @@ class ServerProcess {
   std::string log_path_;
 };
 
+// The sanitizer reports (ThreadSanitizer, AddressSanitizer, LeakSanitizer, UBSan) in the log at
+// `log_path`, each whole, up to `max_lines` lines in all; empty if there are none.
+std::string SanitizerReports(const std::string& log_path, size_t max_lines = 400);
+
 // A connected client (framed transport, binary protocol). Closes on destruction.
 class TestClient {
  public:

@@ -54,9 +54,14 @@ fi
 # ---- processes, all killed by the trap ----
 tmp=$(mktemp -d /tmp/ss-e2e.XXXXXX)
 pids=()
-# Whether `pid` runs (a zombie, exited but not yet reaped, does not).
+# Whether `pid` runs (a zombie, exited but not yet reaped, does not). A process that bash reaps
+# between the two checks has no /proc entry left to read: gone too (an empty state once counted
+# as running, and a webapp that had exited at once was reported as "did not exit within 10 s").
 running() {
-  kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
 }
 cleanup() {
   local rc=$?
@@ -74,6 +79,17 @@ cleanup() {
   if [[ -s $tmp/server2.pid ]]; then pids+=("$(cat "$tmp/server2.pid")"); fi
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # A sanitizer report in any process fails the test and is shown whole: it is the cause of
+  # whatever else went wrong (a server that died with exit 66, say).
+  for log in "$tmp"/*.log; do
+    [[ -e $log ]] || continue
+    reports=$(sanitizer_reports "$log")
+    if [[ -n $reports ]]; then
+      echo "---- sanitizer report in $(basename "$log")" >&2
+      echo "$reports" >&2
+      [[ $rc -ne 0 ]] || rc=1
+    fi
+  done
   if [[ $rc -ne 0 ]]; then
     for log in "$tmp"/*.log; do
       [[ -e $log ]] || continue
@@ -88,6 +104,12 @@ cleanup() {
   fi
   echo "browser_end_to_end: $([[ $rc -eq 0 ]] && echo passed || echo FAILED) in $((SECONDS - start_s)) s"
   exit "$rc"
+}
+# Prints each sanitizer report in a log whole (from its first line to its SUMMARY line), at most
+# 400 lines.
+sanitizer_reports() {
+  awk '/WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|: runtime error: /{on=1}
+       on {print; if (++n >= 400) exit} /^SUMMARY: /{on=0}' "$1"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -177,14 +199,20 @@ node_pid=
 # A clean stop: each webapp exits 0 on SIGTERM within 10 s (under ASan this also checks leaks).
 for name in webapp_a webapp_b; do
   pid=${webapp_pid[$name]}
+  stop_s=$SECONDS
   kill -TERM "$pid"
   for _ in $(seq 200); do
     running "$pid" || break
     sleep 0.05
   done
-  running "$pid" && fail "$name did not exit within 10 s of SIGTERM"
+  if running "$pid"; then
+    echo "---- threads of $name (pid $pid), still running 10 s after SIGTERM" >&2
+    timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\[New LWP' | head -n 300 >&2 || true
+    fail "$name did not exit within 10 s of SIGTERM"
+  fi
   status=0
   wait "$pid" || status=$?
   [[ $status -eq 0 ]] || fail "$name exited with status $status after SIGTERM (log: $name.log)"
+  echo "browser_end_to_end: $name exited $(( (SECONDS - stop_s) )) s after SIGTERM"
 done
 echo "browser_end_to_end: both webapps stopped cleanly on SIGTERM"
