@@ -28,11 +28,28 @@ def start_server(extra_flags=()):
             raise RuntimeError("session_server exited; see " + log.name)
         try:
             with open(port_file) as f:
+                proc.log_path = log.name
                 return proc, int(f.read())
         except (FileNotFoundError, ValueError):
             time.sleep(0.01)
     proc.kill()
     raise RuntimeError("session_server did not listen within 20 s")
+
+
+def sanitizer_reports(log_path, max_lines=400):
+    """Each sanitizer report in the server's log, whole (as tests/blackbox/server_process.cc)."""
+    starts = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+              ": runtime error: ")
+    out, inside = [], False
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            if not inside and not any(s in line for s in starts):
+                continue
+            inside = not line.startswith("SUMMARY: ")
+            out.append(line)
+            if len(out) >= max_lines:
+                break
+    return "".join(out)
 
 
 class PythonClientCycle(unittest.TestCase):
@@ -53,7 +70,10 @@ class PythonClientCycle(unittest.TestCase):
     def tearDownClass(cls):
         cls.transport.close()
         cls.proc.send_signal(signal.SIGTERM)
-        assert cls.proc.wait(timeout=20) == 0, "server did not exit cleanly on SIGTERM"
+        status = cls.proc.wait(timeout=20)
+        reports = sanitizer_reports(cls.proc.log_path)
+        assert not reports, "sanitizer report in " + cls.proc.log_path + ":\n" + reports
+        assert status == 0, "server did not exit cleanly on SIGTERM (log: %s)" % cls.proc.log_path
 
     def test_full_cycle(self):
         from sessionserver.ttypes import Status
