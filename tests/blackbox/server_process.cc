@@ -152,7 +152,7 @@ bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms) {
 
 std::string CommandOutput(const std::string& command) {
   std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return out;
   char buf[512];
   while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
