@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace sessionserver {
@@ -158,6 +159,13 @@ std::string CommandOutput(const std::string& command) {
   while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
   pclose(p);
   return out;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace sessionserver

@@ -76,6 +76,9 @@ bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms = 5000
 // (it goes to the test's stderr), so usage text and error messages cannot satisfy a check.
 std::string CommandOutput(const std::string& command);
 
+// The contents of the file at `path` (empty if it cannot be read).
+std::string ReadFile(const std::string& path);
+
 }  // namespace sessionserver
 
 #endif  // SESSIONSERVER_TESTS_BLACKBOX_SERVER_PROCESS_H_
