@@ -18,6 +18,7 @@
 #include "SessionService.h"
 #include "fleet/registry.h"
 #include "session_client/attributes.h"
+#include "session_client/breaker.h"
 #include "session_client/session_id.h"
 #include "util/clock.h"
 #include "util/mutex.h"
@@ -115,34 +116,18 @@ struct Connection {
 class Server {
  public:
   Server(ServerAddress address, const ClientOptions& options)
-      : address_(std::move(address)), id_(address_.id()), options_(options) {}
+      : address_(std::move(address)),
+        id_(address_.id()),
+        options_(options),
+        breaker_(options.breaker_failures, options.breaker_open_ms * 1000) {}
 
   const std::string& id() const { return id_; }
 
-  // Whether the breaker lets requests through now: closed, or open long enough for a probe.
-  // Read-only: ranking candidates must not use up the probe of a server no request is sent to.
-  bool Available(int64_t now_us) const EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    return failures_ < options_.breaker_failures || now_us >= open_until_us_;
-  }
-  // Called just before a request is sent: a half-open breaker lets this one probe through and
-  // stays open for everyone else until it answers.
-  void ClaimProbe(int64_t now_us) EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    if (failures_ >= options_.breaker_failures && now_us >= open_until_us_) {
-      open_until_us_ = now_us + options_.breaker_open_ms * 1000;
-    }
-  }
-  void Succeeded() EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    failures_ = 0;
-  }
-  void Failed(int64_t now_us) EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    if (++failures_ >= options_.breaker_failures) {
-      open_until_us_ = now_us + options_.breaker_open_ms * 1000;
-    }
-  }
+  // The breaker (session_client/breaker.h), with MonotonicMicros() times.
+  bool Available(int64_t now_us) const { return breaker_.Available(now_us); }
+  void ClaimProbe(int64_t now_us) { breaker_.ClaimProbe(now_us); }
+  void Succeeded() { breaker_.Succeeded(); }
+  void Failed(int64_t now_us) { breaker_.Failed(now_us); }
 
   // The server answered MOVED (it is draining): place nothing new there and send no failover
   // there for a while, even before the registry says so.
@@ -204,8 +189,7 @@ class Server {
   mutable Mutex mu_;
   int64_t moved_until_us_ GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
-  int failures_ GUARDED_BY(mu_) = 0;
-  int64_t open_until_us_ GUARDED_BY(mu_) = 0;
+  Breaker breaker_;
 };
 
 }  // namespace

@@ -55,7 +55,8 @@ struct Entry {
 
 // The per-item overhead is part of the product (Redis spends ~400 B on a 1 KB session with a
 // TTL): keep this header small.
-static_assert(sizeof(Entry) == 80, "Entry grew: update docs/MEMORY.md and the overhead figure");
+static_assert(sizeof(Entry) == 80,
+              "Entry grew: update docs/MEMORY_TIER.md and the overhead figure");
 
 // Allocates an entry holding copies of `key` and `value`, with one reference (the caller's) and
 // all metadata zero except hash, lengths, timeout and charge. Returns null if allocation fails.

@@ -1,5 +1,6 @@
 // SessionStore: the session-state protocol (../shared/SESSION-PROTOCOL.md) over a store of
-// items. This is the storage module's public surface; the Thrift handler is its one user.
+// items. This is the storage module's public surface; its users are the server (the Thrift
+// handler, the expiry reaper, main) and the benchmarks (docs/MEMORY_TIER.md).
 //
 // Every operation on one session id is atomic with respect to every other operation on that id.
 // Thread-safe: all methods may be called concurrently from any number of threads.

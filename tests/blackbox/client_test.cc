@@ -133,6 +133,23 @@ TEST_F(ClientTest, KillNineOfTheOwnerFailsOverWithTheLatestCommittedData) {
   EXPECT_EQ(app->GetStats().failovers, 1u);
 }
 
+// The breaker (session_client/breaker.h, unit-tested in tests/unit/breaker_test.cc) as the
+// client uses it: once a dead server has failed breaker_failures times, new sessions no longer
+// try it (no connection attempt, no rpc error) until breaker_open_ms passes.
+TEST_F(ClientTest, AnOpenBreakerKeepsNewSessionsOffADeadServer) {
+  servers_[1]->Stop(SIGKILL);  // its port now refuses connections
+  ClientOptions options;
+  options.breaker_failures = 2;
+  options.breaker_open_ms = 600'000;  // stays open for the whole test
+  auto app = NewClient(options);
+  for (int i = 0; i < 30; ++i) {  // rendezvous ranks the dead server first for about half
+    std::string served_by;
+    AddItem(app.get(), "", "a", &served_by);
+    EXPECT_EQ(served_by, Id(0));
+  }
+  EXPECT_EQ(app->GetStats().rpc_errors, 2u) << "tried until the breaker opened, then skipped";
+}
+
 TEST_F(ClientTest, ConcurrentExclusiveUpdatesLoseNothing) {
   auto app = NewClient();
   const std::string cookie = AddItem(app.get(), "", "start");

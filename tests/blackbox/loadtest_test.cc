@@ -4,9 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,13 +20,6 @@ long long JsonInt(const std::string& json, const std::string& key) {
   const size_t at = json.find("\"" + key + "\":");
   if (at == std::string::npos) return -1;
   return std::atoll(json.c_str() + at + key.size() + 3);
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 int Sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
@@ -52,7 +43,7 @@ TEST(LoadtestTest, ShortReplayAgainstTheFleetAndPlainRedis) {
   ASSERT_EQ(Sh(tool + " replay --trace=" + trace + " --target=" + fleet +
                " --speed=10 --max_seconds=30 --json=" + json + " --html=" + html),
             0);
-  const std::string report = ReadAll(json);
+  const std::string report = ReadFile(json);
   EXPECT_GT(JsonInt(report, "ops"), 100) << report;
   EXPECT_EQ(JsonInt(report, "errors"), 0) << report;
   EXPECT_EQ(JsonInt(report, "lost_updates"), 0) << report;
@@ -61,13 +52,13 @@ TEST(LoadtestTest, ShortReplayAgainstTheFleetAndPlainRedis) {
   for (const char* key : {"throughput_ops_s", "p50", "p99", "p999", "p9999", "max"}) {
     EXPECT_GE(JsonInt(report, key), 0) << key << " missing: " << report;
   }
-  EXPECT_NE(ReadAll(html).find("<svg"), std::string::npos) << "the HTML report has its plots";
+  EXPECT_NE(ReadFile(html).find("<svg"), std::string::npos) << "the HTML report has its plots";
 
   const std::string peer = dir.path() + "/redis.json";
   ASSERT_EQ(Sh(tool + " replay --trace=" + trace + " --target=redis://127.0.0.1:" +
                std::to_string(redis.port()) + " --speed=10 --max_seconds=30 --json=" + peer),
             0);
-  EXPECT_EQ(JsonInt(ReadAll(peer), "ops"), JsonInt(report, "ops")) << "same trace, same requests";
+  EXPECT_EQ(JsonInt(ReadFile(peer), "ops"), JsonInt(report, "ops")) << "same trace, same requests";
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace sessionserver {
@@ -175,12 +176,19 @@ bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms) {
 
 std::string CommandOutput(const std::string& command) {
   std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return out;
   char buf[512];
   while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
   pclose(p);
   return out;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace sessionserver

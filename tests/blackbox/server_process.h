@@ -76,8 +76,12 @@ bool Eventually(Cond cond, int timeout_ms = 10'000) {
 // closed the connection within `timeout_ms` (reading whatever it sent first).
 bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms = 5000);
 
-// Runs `command` with /bin/sh and returns what it printed on stdout (and stderr: 2>&1 is added).
+// Runs `command` with /bin/sh and returns what it printed on stdout. Its stderr is not captured
+// (it goes to the test's stderr), so usage text and error messages cannot satisfy a check.
 std::string CommandOutput(const std::string& command);
+
+// The contents of the file at `path` (empty if it cannot be read).
+std::string ReadFile(const std::string& path);
 
 }  // namespace sessionserver
 

@@ -94,9 +94,19 @@ TEST_F(ServerTest, ServerDropsAStaleLock) {
   ASSERT_EQ(c->put("s", "v", 20, 0, false), ts::Status::OK);
   GetResult held, r;
   c->getExclusive(held, "s");
-  c->debugAdvanceClock(121'000);
+  ASSERT_EQ(held.status, ts::Status::OK);
+  c->debugAdvanceClock(119'000);
   c->getExclusive(r, "s");
-  EXPECT_EQ(r.status, ts::Status::OK) << "default --max_lock_age_seconds is 120";
+  ASSERT_EQ(r.status, ts::Status::LOCKED) << "119 s: the lock still holds";
+  EXPECT_EQ(r.lockCookie, held.lockCookie);
+  EXPECT_GE(r.lockAgeMs, 119'000);
+  c->debugAdvanceClock(2'000);
+  c->getExclusive(r, "s");
+  ASSERT_EQ(r.status, ts::Status::OK) << "default --max_lock_age_seconds is 120";
+  EXPECT_NE(r.lockCookie, held.lockCookie);
+  EXPECT_EQ(c->put("s", "late", 20, held.lockCookie, false), ts::Status::LOCKED)
+      << "the dropped holder's save is refused";
+  EXPECT_EQ(c->put("s", "new", 20, r.lockCookie, false), ts::Status::OK);
 }
 
 TEST_F(ServerTest, InfoReportsIdentityAndCounters) {
@@ -190,8 +200,12 @@ TEST(ServerFlagsTest, FlagfileSetsLimits) {
 TEST(ServerFlagsTest, BadFlagsFailStartUpWithAClearMessage) {
   ServerProcess server;
   EXPECT_FALSE(server.Start({"--max_value_bytes=0"}));
+  const std::string log = ReadFile(server.log_path());
+  EXPECT_NE(log.find("--max_value_bytes must be 1..33554432"), std::string::npos) << log;
   ServerProcess server2;
   EXPECT_FALSE(server2.Start({"--memory_bytes=1000"}));
+  const std::string log2 = ReadFile(server2.log_path());
+  EXPECT_NE(log2.find("memory capacity 1000 bytes is below"), std::string::npos) << log2;
 }
 
 }  // namespace

@@ -87,6 +87,20 @@ TEST_F(CookieTest, SealedContentsOpenAndAreNotReadable) {
   EXPECT_NE(sealer.Seal({id, "10.1.2.3:7500"}), cookie) << "a fresh nonce every time";
 }
 
+// docs/COOKIE.md: the server field is padded to 64 bytes, so every cookie of a 22-character
+// session id is "v1." plus 160 characters, whichever server it names.
+TEST_F(CookieTest, TheServerFieldIsPaddedSoTheLengthNamesNoServer) {
+  CookieSealer sealer(keys_);
+  const std::string id = NewSessionId();
+  for (const std::string& server : {std::string(), std::string("a:1"), std::string(64, 's')}) {
+    const std::string cookie = sealer.Seal({id, server});
+    EXPECT_EQ(cookie.size(), 3u + 160u) << "server \"" << server << "\"";
+    CookieContents c;
+    ASSERT_TRUE(sealer.Open(cookie, &c).ok());
+    EXPECT_EQ(c.server_id, server);
+  }
+}
+
 TEST_F(CookieTest, RotationKeepsPreviousKeysUntilRetired) {
   const std::string old_cookie = CookieSealer(keys_).Seal({"sid", "a:1"});
   keys_.Rotate(/*keep_previous=*/1);

@@ -57,14 +57,27 @@ TEST(ExpiryTest, ExpiredItemIsNeverServedEvenBeforeReclaim) {
 
 TEST(ExpiryTest, PutOverAnExpiredItemCreatesAFreshOne) {
   FakeClock clock;
-  auto store = MustNewStore(MemoryStoreOptions(), &clock);
+  MemoryStoreOptions options;
+  options.max_lock_age_us = 0;  // no lock age limit: only the item's expiry can end the lock
+  auto store = MustNewStore(options, &clock);
   PutValue(store.get(), "s", "old", 1);
   ReadResult lock = Lock(store.get(), "s");
+  ASSERT_EQ(lock.outcome, Outcome::kOk);
+  ASSERT_NE(lock.lock_cookie, 0);
+  ASSERT_EQ(PutValue(store.get(), "s", "other", 1), Outcome::kLocked)
+      << "before expiry the lock holds off a put without its cookie";
   clock.AdvanceMinutes(2);
   EXPECT_EQ(PutValue(store.get(), "s", "new", 20), Outcome::kOk)
       << "the expired item's lock must not block a new put";
-  EXPECT_EQ(GetValue(store.get(), "s").data, "new");
-  (void)lock;
+  EXPECT_FALSE(store->IsLocked("s")) << "the fresh item does not inherit the old lock";
+  ReadResult read = GetValue(store.get(), "s");
+  EXPECT_EQ(read.outcome, Outcome::kOk);
+  EXPECT_EQ(read.data, "new");
+  EXPECT_EQ(read.timeout_minutes, 20);
+  const StoreStats stats = store->GetStats();
+  EXPECT_EQ(stats.expirations, 1u) << "the old item expired";
+  EXPECT_EQ(stats.inserts, 2u) << "and the put created another";
+  EXPECT_EQ(stats.updates, 0u);
 }
 
 }  // namespace
