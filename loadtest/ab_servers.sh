@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A/B of two session_server binaries on the same closed-loop replay, in turn (A B A B ...), so
+# that a comparison holds while the machine's speed drifts. Each run starts a fresh server (its
+# defaults plus EXTRA_FLAGS) with a fresh Redis behind it, replays the trace with 16 workers and
+# measures throughput, p99.9 and CPU per request of the server plus its Redis (from /proc).
+#   loadtest/ab_servers.sh SERVER_A SERVER_B [pairs=3]
+# Trace: generate --duration_s=30 --scale=0.0002 --seed=11 (19,312 requests). The replayer is
+# $BUILD/loadtest/session_loadtest (BUILD=build/release). Prints one row per run and the median
+# of the B/A ratios. Everything listens on 127.0.0.1 and is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -ge 2 ]] || { echo "usage: $0 SERVER_A SERVER_B [pairs]" >&2; exit 2; }
+readonly A=$1 B=$2 PAIRS=${3:-3}
+readonly BUILD=${BUILD:-build/release}
+tmp=$(mktemp -d)
+pids=()
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+}
+trap 'stop_all; rm -rf "$tmp"' EXIT
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
+  echo "nothing listens on $1" >&2
+  return 1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+"$BUILD/loadtest/session_loadtest" generate --out="$tmp/trace" --duration_s=30 --scale=0.0002 \
+  --seed=11 >/dev/null
+
+one_run() {  # binary -> "throughput p999_us cpu_us_per_request"
+  local bin=$1 redis_port server_port redis_pid server_pid before after
+  redis_port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$tmp" \
+    >"$tmp/redis.log" 2>&1 &
+  redis_pid=$!
+  wait_port "$redis_port"
+  server_port=$(free_port)
+  rm -rf "$tmp/data"
+  # shellcheck disable=SC2086
+  "$bin" --port="$server_port" --redis="127.0.0.1:$redis_port" --data_dir="$tmp/data" \
+    ${EXTRA_FLAGS:-} >"$tmp/server.log" 2>&1 &
+  server_pid=$!
+  pids=("$server_pid" "$redis_pid")
+  wait_port "$server_port"
+  before=$(( $(cpu_ticks "$server_pid") + $(cpu_ticks "$redis_pid") ))
+  "$BUILD/loadtest/session_loadtest" replay --trace="$tmp/trace" --closed_loop --workers=16 \
+    --target="sessionserver://127.0.0.1:$server_port" --json="$tmp/run.json" >/dev/null 2>&1
+  after=$(( $(cpu_ticks "$server_pid") + $(cpu_ticks "$redis_pid") ))
+  stop_all
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); hz=float(sys.argv[3])
+print(int(r["throughput_ops_s"]), r["latency_us"]["p999"],
+      round(float(sys.argv[2]) / hz * 1e6 / max(1, r["ops"]), 1))' \
+    "$tmp/run.json" "$((after - before))" "$(getconf CLK_TCK)"
+}
+
+printf '%-5s %-2s %10s %10s %12s\n' pair '' req/s p99.9_us cpu_us/req
+ratios=()
+for pair in $(seq "$PAIRS"); do
+  read -r ta pa ca < <(one_run "$A")
+  printf '%-5s %-2s %10s %10s %12s\n' "$pair" A "$ta" "$pa" "$ca"
+  read -r tb pb cb < <(one_run "$B")
+  printf '%-5s %-2s %10s %10s %12s\n' "$pair" B "$tb" "$pb" "$cb"
+  ratios+=("$tb $ta $pb $pa $cb $ca")
+done
+printf '%s\n' "${ratios[@]}" | python3 -c '
+import statistics, sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+med = lambda i: statistics.median(r[i] / r[i + 1] for r in rows)
+print("median B/A: throughput %.2fx, p99.9 %.2fx, cpu per request %.2fx" % (med(0), med(2), med(4)))'
