@@ -15,8 +15,7 @@ std::string DrainKey(const std::string& id) {
 int64_t ToInt(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
 std::string Text(const redisReply* r) { return r->str ? std::string(r->str, r->len) : ""; }
 
-RedisRouterOptions RouterOptions(std::vector<RedisEndpoint> nodes, bool cluster,
-                                 int64_t timeout_ms) {
+RedisRouterOptions RouterOptions(std::vector<HostPort> nodes, bool cluster, int64_t timeout_ms) {
   RedisRouterOptions o;
   o.nodes = std::move(nodes);
   o.cluster = cluster;
@@ -27,7 +26,7 @@ RedisRouterOptions RouterOptions(std::vector<RedisEndpoint> nodes, bool cluster,
 
 }  // namespace
 
-Registry::Registry(std::vector<RedisEndpoint> nodes, bool cluster, int64_t timeout_ms)
+Registry::Registry(std::vector<HostPort> nodes, bool cluster, int64_t timeout_ms)
     : router_(RouterOptions(std::move(nodes), cluster, timeout_ms)) {}
 
 Registry::~Registry() = default;

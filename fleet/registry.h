@@ -33,10 +33,10 @@ struct Member {
 class Registry {
  public:
   // `nodes`: the Redis (one) or, with `cluster`, seed nodes of a Redis Cluster. Connects lazily.
-  Registry(std::vector<RedisEndpoint> nodes, bool cluster, int64_t timeout_ms = 500);
+  Registry(std::vector<HostPort> nodes, bool cluster, int64_t timeout_ms = 500);
   // One Redis at host:port.
   Registry(const std::string& host, int port, int64_t timeout_ms = 500)
-      : Registry({RedisEndpoint{host, port}}, /*cluster=*/false, timeout_ms) {}
+      : Registry({HostPort{host, port}}, /*cluster=*/false, timeout_ms) {}
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;

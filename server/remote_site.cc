@@ -6,7 +6,6 @@
 #include <thrift/transport/TSocket.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "SessionService.h"
 #include "util/rendezvous.h"
@@ -21,10 +20,8 @@ struct RemoteSite::Connection {
 };
 
 RemoteSite::RemoteSite(RemoteSiteOptions options) : options_(std::move(options)) {
-  if (!options_.registry.empty()) {
-    const size_t colon = options_.registry.rfind(':');
-    registry_ = std::make_unique<fleet::Registry>(options_.registry.substr(0, colon),
-                                                  std::atoi(options_.registry.c_str() + colon + 1),
+  if (options_.registry.has_value()) {
+    registry_ = std::make_unique<fleet::Registry>(options_.registry->host, options_.registry->port,
                                                   options_.timeout_ms);
   }
   MutexLock l(&mu_);
@@ -97,11 +94,19 @@ Status RemoteSite::Apply(const std::vector<BackingOp>& ops, std::vector<BackingO
 Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>& ops,
                         const std::vector<size_t>& idx, std::vector<BackingOutcome>* outcomes) {
   auto& conn = connections_[server];
+  HostPort address;
+  if (conn == nullptr) {
+    const Status s = ParseHostPort(server, &address);  // a registry entry may hold anything
+    if (!s.ok()) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      LOG_EVERY_N(WARNING, 50) << "replication: " << s.ToString();
+      return s;
+    }
+  }
   try {
     if (conn == nullptr) {
-      const size_t colon = server.rfind(':');
-      auto socket = std::make_shared<apache::thrift::transport::TSocket>(
-          server.substr(0, colon), std::atoi(server.c_str() + colon + 1));
+      auto socket =
+          std::make_shared<apache::thrift::transport::TSocket>(address.host, address.port);
       socket->setConnTimeout(static_cast<int>(options_.timeout_ms));
       socket->setRecvTimeout(static_cast<int>(options_.timeout_ms));
       socket->setSendTimeout(static_cast<int>(options_.timeout_ms));

@@ -580,8 +580,8 @@ TEST(ClientClusterTest, TheRegistryViewIsReadFromARedisCluster) {
       << "the second server is discovered through the registry on the cluster";
 
   const std::string drained = "127.0.0.1:" + std::to_string(servers[1]->port());
-  std::vector<RedisEndpoint> seeds;
-  ASSERT_TRUE(ParseRedisEndpoints(cluster.Seeds(), &seeds).ok());
+  std::vector<HostPort> seeds;
+  ASSERT_TRUE(ParseHostPortList(cluster.Seeds(), &seeds).ok());
   fleet::Registry registry(seeds, /*cluster=*/true);
   ASSERT_TRUE(registry.SetDrain(drained, true).ok());
   std::vector<fleet::Member> members;
