@@ -35,8 +35,8 @@ struct RemoteSiteOptions {
   int64_t refresh_ms = 1000;         // registry re-read interval
   int64_t timeout_ms = 2000;         // connect, send and receive, per call
   // Bytes per replicate call (values, ids and 64 per op), well under the receiver's frame limit
-  // (2 * its --max_value_bytes): one op alone always fits if both sites use the same
-  // --max_value_bytes (docs/TWO_SITES.md).
+  // (FrameLimit of its --max_value_bytes, storage/limits.h): one op alone always fits if both
+  // sites use the same --max_value_bytes (docs/TWO_SITES.md).
   size_t max_call_bytes = 1u << 20;
   size_t max_call_ops = 512;  // under the receiver's container limit (1024)
 };

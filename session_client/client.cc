@@ -19,6 +19,7 @@
 #include "fleet/registry.h"
 #include "session_client/attributes.h"
 #include "session_client/session_id.h"
+#include "storage/limits.h"
 #include "util/clock.h"
 #include "util/mutex.h"
 #include "util/periodic_thread.h"
@@ -59,7 +60,10 @@ using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransport;
 using Rpc = thrift::SessionServiceClient;
 
-constexpr int kMaxFrameBytes = 2 * (32 << 20) + (64 << 10);
+// Sessions up to the server's ceiling must fit a reply frame; Thrift's default (16 MB) would
+// refuse them after they were saved. The server's own frame limit (storage/limits.h) for the
+// largest --max_value_bytes any server may run with.
+constexpr int kMaxFrameBytes = static_cast<int>(FrameLimit(kMaxValueBytesCeiling));
 
 struct Connection {
   std::shared_ptr<TSocket> socket;
@@ -149,8 +153,6 @@ class Server {
 
   // Opens a new connection (throws TException on failure).
   std::unique_ptr<Connection> Open() const {
-    // Sessions up to the server's ceiling (32 MiB) must fit a reply frame; Thrift's default
-    // (16 MB) would refuse them after they were saved.
     auto config = std::make_shared<apache::thrift::TConfiguration>(kMaxFrameBytes, kMaxFrameBytes);
     auto socket = std::make_shared<TSocket>(address_.host, address_.port, config);
     socket->setConnTimeout(static_cast<int>(options_.connect_timeout_ms));
