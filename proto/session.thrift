@@ -90,7 +90,8 @@ struct ServerInfo {
   /**
    * "active"; "draining" (an operator asked it to drain: it takes no new sessions and hands
    * sessions off with MOVED); "drained" (draining, and the backing store has every change it
-   * holds: it may be stopped).
+   * holds: it may be stopped). The same text as the fleet registry's state field
+   * (fleet/server_state.h).
    */
   2: string state,
   3: i64 uptimeSeconds,

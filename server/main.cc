@@ -73,7 +73,7 @@ void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* par
 // changes rather than failing over to an older copy in Redis while the shutdown flush runs.
 void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind,
                           WriteBehind* replicator, int64_t timeout_us) {
-  handler->SetState("draining");
+  handler->SetState(fleet::ServerState::kDraining);
   const int64_t deadline = SystemClock()->NowMicros() + timeout_us;
   constexpr int64_t kRoundUs = 50'000;
   while (true) {

@@ -45,7 +45,7 @@ void RemoteSite::RefreshMembers() {
   // Active members only: clients of that site fail over to those (draining ones hand off).
   std::vector<std::string> addresses;
   for (const fleet::Member& m : members) {
-    if (m.state == "active") addresses.push_back(m.address);
+    if (m.state == fleet::ServerState::kActive) addresses.push_back(m.address);
   }
   if (addresses.empty()) {  // all draining: better than none
     for (const fleet::Member& m : members) addresses.push_back(m.address);

@@ -143,13 +143,13 @@ SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const
   static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount, "name every op");
 }
 
-void SessionHandler::SetState(std::string state) {
-  handing_off_.store(state != "active" && parts_.write_behind != nullptr);
+void SessionHandler::SetState(fleet::ServerState state) {
+  handing_off_.store(state != fleet::ServerState::kActive && parts_.write_behind != nullptr);
   MutexLock l(&id_mu_);
-  state_ = std::move(state);
+  state_ = state;
 }
 
-std::string SessionHandler::State() const {
+fleet::ServerState SessionHandler::State() const {
   MutexLock l(&id_mu_);
   return state_;
 }
@@ -303,7 +303,7 @@ void SessionHandler::info(thrift::ServerInfo& result) {
   {
     MutexLock l(&id_mu_);
     result.serverId = server_id_;
-    result.state = state_;
+    result.state = fleet::ToString(state_);
   }
   result.uptimeSeconds = (clock_->NowMicros() - start_us_) / 1'000'000;
   result.counters = Counters();

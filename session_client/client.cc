@@ -503,7 +503,7 @@ class ClientImpl : public SessionClient {
       if (!ParseHostPort(m.address, &address).ok()) continue;
       Server* server = Add(address);
       fresh.members.push_back(server);
-      if (m.state != "active") fresh.draining.push_back(server->id());  // draining or drained
+      if (m.state != fleet::ServerState::kActive) fresh.draining.push_back(server->id());
     }
     if (fresh.members.empty()) return;
     ++view_refreshes_;

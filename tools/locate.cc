@@ -64,7 +64,7 @@ int Locate(const std::vector<HostPort>& redis, bool cluster, const std::vector<M
     bool ok = true;
     const std::string where = AskServer(m.address, session_id, &ok);
     all_ok = all_ok && ok;
-    std::printf("%-24s %-9s %s\n", m.id.c_str(), m.state.c_str(), where.c_str());
+    std::printf("%-24s %-9s %s\n", m.id.c_str(), ToString(m.state), where.c_str());
   }
   RedisOptions ro;
   if (cluster) {

@@ -50,12 +50,12 @@ int Show(Registry* registry, const std::string& where, bool list) {
     items += m.items;
     bytes += m.bytes;
     requests += m.requests;
-    active += m.state == "active";
+    active += m.state == ServerState::kActive;
     repl += m.repl_pending;
     dropped += m.repl_dropped;
     if (list) {
       std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld %8lld %8lld %10lld\n", m.id.c_str(),
-                  m.address.c_str(), m.state.c_str(), static_cast<long long>(m.items),
+                  m.address.c_str(), ToString(m.state), static_cast<long long>(m.items),
                   static_cast<long long>(m.bytes), static_cast<long long>(m.requests),
                   static_cast<long long>(m.request_rate),
                   static_cast<long long>(std::max<int64_t>(0, now_ms - m.heartbeat_ms)),

@@ -587,7 +587,8 @@ TEST(ClientClusterTest, TheRegistryViewIsReadFromARedisCluster) {
   std::vector<fleet::Member> members;
   ASSERT_TRUE(RedisCluster::Poll(5000, [&] {
     return registry.List(&members).ok() && members.size() == 2 &&
-           (members[0].state == "draining" || members[1].state == "draining");
+           (members[0].state == fleet::ServerState::kDraining ||
+            members[1].state == fleet::ServerState::kDraining);
   }));
   const uint64_t seen = app->GetStats().view_refreshes;
   ASSERT_TRUE(RedisCluster::Poll(5000, [&] { return app->GetStats().view_refreshes > seen + 1; }));
