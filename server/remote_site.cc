@@ -14,6 +14,37 @@ namespace sessionserver {
 
 using apache::thrift::TException;
 
+namespace {
+
+thrift::ReplicaKind::type ToThrift(BackingOp::Kind kind) {
+  switch (kind) {
+    case BackingOp::Kind::kPut:
+      return thrift::ReplicaKind::PUT;
+    case BackingOp::Kind::kRemove:
+      return thrift::ReplicaKind::REMOVE;
+    case BackingOp::Kind::kTouch:
+      return thrift::ReplicaKind::TOUCH;
+  }
+  return thrift::ReplicaKind::TOUCH;
+}
+
+// A result this sender does not know (a newer receiver's) counts as rejected: not retried.
+BackingOutcome FromThrift(thrift::ReplicaResult::type result) {
+  switch (result) {
+    case thrift::ReplicaResult::APPLIED:
+      return BackingOutcome::kApplied;
+    case thrift::ReplicaResult::STALE:
+      return BackingOutcome::kStale;
+    case thrift::ReplicaResult::IGNORED:
+      return BackingOutcome::kIgnored;
+    case thrift::ReplicaResult::REJECTED:
+      return BackingOutcome::kRejected;
+  }
+  return BackingOutcome::kRejected;
+}
+
+}  // namespace
+
 struct RemoteSite::Connection {
   std::shared_ptr<apache::thrift::transport::TTransport> transport;
   std::unique_ptr<thrift::SessionServiceClient> client;
@@ -127,7 +158,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
         if (end > begin && bytes + op_bytes > options_.max_call_bytes) break;
         thrift::ReplicaOp r;
         r.sessionId = op.item.id;
-        r.kind = op.kind == BackingOp::Kind::kPut ? 0 : op.kind == BackingOp::Kind::kRemove ? 1 : 2;
+        r.kind = ToThrift(op.kind);
         if (op.kind == BackingOp::Kind::kPut) r.data.assign(op.data());
         r.timeoutMinutes = op.item.timeout_minutes;
         r.version = static_cast<int64_t>(op.item.version);
@@ -136,7 +167,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
         bytes += op_bytes;
         call.push_back(std::move(r));
       }
-      std::vector<int32_t> answers;
+      std::vector<thrift::ReplicaResult::type> answers;
       conn->client->replicate(answers, call, options_.dc);
       round_trips_.fetch_add(1, std::memory_order_relaxed);
       if (answers.size() != call.size()) {
@@ -144,10 +175,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
       }
       for (size_t k = 0; k < answers.size(); ++k) {
         BackingOutcome& o = (*outcomes)[idx[begin + k]];
-        o = answers[k] == 0   ? BackingOutcome::kApplied
-            : answers[k] == 1 ? BackingOutcome::kStale
-            : answers[k] == 2 ? BackingOutcome::kIgnored
-                              : BackingOutcome::kRejected;
+        o = FromThrift(answers[k]);
         if (o == BackingOutcome::kApplied) applied_.fetch_add(1, std::memory_order_relaxed);
         if (o == BackingOutcome::kStale) stale_.fetch_add(1, std::memory_order_relaxed);
         if (o == BackingOutcome::kRejected) {
