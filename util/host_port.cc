@@ -1,10 +1,12 @@
 #include "util/host_port.h"
 
+#include <algorithm>
+
 namespace sessionserver {
 namespace {
 
 constexpr size_t kMaxHostBytes = 255;
-constexpr size_t kMaxIpv6Bytes = 253;
+constexpr size_t kMaxIpv6Bytes = 45;  // INET6_ADDRSTRLEN - 1
 
 bool NameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -19,6 +21,38 @@ bool Ipv6Char(char c) {
 Status Bad(std::string_view text, const std::string& why) {
   return Status::InvalidArgument("bad address \"" + std::string(text) + "\": " + why +
                                  " (expected host:port, or [ipv6]:port)");
+}
+
+// "[ipv6]..." into the address and what follows the ']'; what is wrong, or "" if nothing.
+std::string SplitBracketedHost(std::string_view text, std::string_view* host,
+                               std::string_view* rest) {
+  const size_t close = text.find(']');
+  if (close == std::string_view::npos) return "no ']' after the IPv6 address";
+  *host = text.substr(1, close - 1);
+  *rest = text.substr(close + 1);
+  if (host->empty()) return "empty host";
+  if (host->size() > kMaxIpv6Bytes || host->find(':') == std::string_view::npos ||
+      !std::all_of(host->begin(), host->end(), Ipv6Char)) {
+    return "not an IPv6 address in brackets";
+  }
+  return "";
+}
+
+// "name:..." into the name and what follows it, from the ':' on; what is wrong, or "".
+std::string SplitNamedHost(std::string_view text, std::string_view* host, std::string_view* rest) {
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return "no ':' before the port";
+  *host = text.substr(0, colon);
+  *rest = text.substr(colon);
+  if (rest->find(':', 1) != std::string_view::npos) {
+    return "more than one ':' (an IPv6 address goes in brackets)";
+  }
+  if (host->empty()) return "empty host";
+  if (host->size() > kMaxHostBytes) return "host longer than 255 bytes";
+  if (!std::all_of(host->begin(), host->end(), NameChar)) {
+    return "host may hold only letters, digits, '.', '-' and '_'";
+  }
+  return "";
 }
 
 // The port after the host's ':'; 0 with *why set if it is not 1..65535 in canonical decimal.
@@ -55,38 +89,11 @@ std::string HostPort::ToString() const {
 
 Status ParseHostPort(std::string_view text, HostPort* out) {
   if (text.empty()) return Bad(text, "empty");
-  std::string_view host;
-  std::string_view rest;  // ":port"
-  if (text[0] == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string_view::npos) return Bad(text, "no ']' after the IPv6 address");
-    host = text.substr(1, close - 1);
-    rest = text.substr(close + 1);
-    if (host.empty()) return Bad(text, "empty host");
-    if (host.size() > kMaxIpv6Bytes || host.find(':') == std::string_view::npos) {
-      return Bad(text, "not an IPv6 address in brackets");
-    }
-    for (char c : host) {
-      if (!Ipv6Char(c)) return Bad(text, "not an IPv6 address in brackets");
-    }
-  } else {
-    const size_t colon = text.find(':');
-    if (colon == std::string_view::npos) return Bad(text, "no ':' before the port");
-    host = text.substr(0, colon);
-    rest = text.substr(colon);
-    if (rest.find(':', 1) != std::string_view::npos) {
-      return Bad(text, "more than one ':' (an IPv6 address goes in brackets)");
-    }
-    if (host.empty()) return Bad(text, "empty host");
-    if (host.size() > kMaxHostBytes) return Bad(text, "host longer than 255 bytes");
-    for (char c : host) {
-      if (!NameChar(c)) {
-        return Bad(text, "host may hold only letters, digits, '.', '-' and '_'");
-      }
-    }
-  }
+  std::string_view host, rest;
+  std::string why =
+      text[0] == '[' ? SplitBracketedHost(text, &host, &rest) : SplitNamedHost(text, &host, &rest);
+  if (!why.empty()) return Bad(text, why);
   if (rest.empty() || rest[0] != ':') return Bad(text, "no ':' before the port");
-  std::string why;
   const int port = ParsePort(rest.substr(1), &why);
   if (port == 0) return Bad(text, why);
   out->host = std::string(host);

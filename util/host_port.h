@@ -5,9 +5,9 @@
 // Accepted text (nothing else; no surrounding spaces):
 //   host-port  = host ":" port
 //   host       = 1*255 name-char              ; a host name or IPv4 address
-//              / "[" 1*253 ipv6-char "]"      ; an IPv6 address, in brackets
+//              / "[" 1*45 ipv6-char "]"       ; an IPv6 address, in brackets
 //   name-char  = ALPHA / DIGIT / "." / "-" / "_"
-//   ipv6-char  = HEXDIG / ":" / "."           ; no zone ids ("%eth0")
+//   ipv6-char  = HEXDIG / ":" / "."           ; at least one ":"; no zone ids ("%eth0")
 //   port       = %x31-39 *4DIGIT              ; 1..65535, decimal, no sign, no leading zero
 // The host is not resolved or checked further. An IPv6 host is stored without its brackets and
 // written with them ("[::1]:7500"), so ParseHostPort and ToString round-trip.

@@ -66,6 +66,7 @@ TEST(HostPortTest, RejectsEverythingElseWithAMessageNamingTheProblem) {
       {"[::1]:", "no port after ':'"},
       {"[127.0.0.1]:80", "not an IPv6 address"},
       {"[fe80::1%eth0]:80", "not an IPv6 address"},
+      {"[" + std::string(44, '1') + "::]:80", "not an IPv6 address"},
       {"[::1]:80]", "not a decimal number"},
   };
   for (const auto& b : bad) {
