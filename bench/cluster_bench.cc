@@ -88,7 +88,7 @@ int Main(int argc, char** argv) {
   RedisOptions single_options;
   single_options.port = single.port();
   RedisOptions cluster_options;
-  if (!ParseRedisEndpoints(cluster.Seeds(), &cluster_options.cluster_seeds).ok()) Die("seeds");
+  if (!ParseHostPortList(cluster.Seeds(), &cluster_options.cluster_seeds).ok()) Die("seeds");
 
   std::vector<double> write[2], read[2];
   for (int r = 0; r < reps; ++r) {

@@ -12,11 +12,16 @@ std::string MemberKey(const std::string& id) { return std::string(Registry::kPre
 std::string DrainKey(const std::string& id) {
   return std::string(Registry::kPrefix) + ":drain:" + id;
 }
+// What a heartbeat writes: the operator's drain flag decides, the server's own state says
+// whether the drain is complete.
+ServerState WrittenState(ServerState own, bool drain_flag) {
+  if (!drain_flag) return ServerState::kActive;
+  return own == ServerState::kDrained ? ServerState::kDrained : ServerState::kDraining;
+}
 int64_t ToInt(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
 std::string Text(const redisReply* r) { return r->str ? std::string(r->str, r->len) : ""; }
 
-RedisRouterOptions RouterOptions(std::vector<RedisEndpoint> nodes, bool cluster,
-                                 int64_t timeout_ms) {
+RedisRouterOptions RouterOptions(std::vector<HostPort> nodes, bool cluster, int64_t timeout_ms) {
   RedisRouterOptions o;
   o.nodes = std::move(nodes);
   o.cluster = cluster;
@@ -27,7 +32,7 @@ RedisRouterOptions RouterOptions(std::vector<RedisEndpoint> nodes, bool cluster,
 
 }  // namespace
 
-Registry::Registry(std::vector<RedisEndpoint> nodes, bool cluster, int64_t timeout_ms)
+Registry::Registry(std::vector<HostPort> nodes, bool cluster, int64_t timeout_ms)
     : router_(RouterOptions(std::move(nodes), cluster, timeout_ms)) {}
 
 Registry::~Registry() = default;
@@ -47,21 +52,20 @@ Status Registry::Heartbeat(const Member& me, int64_t ttl_ms, bool* draining) {
   if (!s.ok()) return s;
   *draining = replies[0]->integer == 1;
   const std::string key = MemberKey(me.id);
-  return Run(
-      {{"HSET",         key,
-        "address",      me.address,
-        "state",        !*draining ? "active" : me.state == "drained" ? "drained" : "draining",
-        "heartbeat_ms", std::to_string(me.heartbeat_ms),
-        "items",        std::to_string(me.items),
-        "bytes",        std::to_string(me.bytes),
-        "requests",     std::to_string(me.requests),
-        "request_rate", std::to_string(me.request_rate),
-        "dc",           me.dc,
-        "repl_pending", std::to_string(me.repl_pending),
-        "repl_dropped", std::to_string(me.repl_dropped)},
-       {"PEXPIRE", key, std::to_string(ttl_ms)},
-       {"SADD", kPrefix, me.id}},
-      &replies);
+  return Run({{"HSET",         key,
+               "address",      me.address,
+               "state",        ToString(WrittenState(me.state, *draining)),
+               "heartbeat_ms", std::to_string(me.heartbeat_ms),
+               "items",        std::to_string(me.items),
+               "bytes",        std::to_string(me.bytes),
+               "requests",     std::to_string(me.requests),
+               "request_rate", std::to_string(me.request_rate),
+               "dc",           me.dc,
+               "repl_pending", std::to_string(me.repl_pending),
+               "repl_dropped", std::to_string(me.repl_dropped)},
+              {"PEXPIRE", key, std::to_string(ttl_ms)},
+              {"SADD", kPrefix, me.id}},
+             &replies);
 }
 
 Status Registry::List(std::vector<Member>* members) {
@@ -86,11 +90,12 @@ Status Registry::List(std::vector<Member>* members) {
     }
     Member m;
     m.id = id;
+    m.state = ServerState::kDraining;  // unless its state field names another
     for (size_t f = 0; f + 1 < fields.elements; f += 2) {
       const std::string name = Text(fields.element[f]);
       const std::string value = Text(fields.element[f + 1]);
       if (name == "address") m.address = value;
-      if (name == "state") m.state = value;
+      if (name == "state") ParseServerState(value, &m.state).ok();  // unknown: kDraining
       if (name == "heartbeat_ms") m.heartbeat_ms = ToInt(value);
       if (name == "items") m.items = ToInt(value);
       if (name == "bytes") m.bytes = ToInt(value);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fleet/server_state.h"
 #include "util/redis_cluster.h"
 #include "util/status.h"
 
@@ -21,8 +22,10 @@ namespace sessionserver::fleet {
 
 struct Member {
   std::string id;
-  std::string address;       // host:port clients connect to
-  std::string state;         // "active", "draining" or "drained" (see SessionHandler::SetState)
+  std::string address;  // host:port clients connect to
+  // Stored as its text (fleet/server_state.h). List reads a missing or unknown state as
+  // kDraining: reachable, but given no new sessions.
+  ServerState state = ServerState::kActive;
   int64_t heartbeat_ms = 0;  // wall-clock ms of the last heartbeat
   int64_t items = 0, bytes = 0, requests = 0;
   int64_t request_rate = 0;  // requests per second over the last heartbeat interval
@@ -33,17 +36,17 @@ struct Member {
 class Registry {
  public:
   // `nodes`: the Redis (one) or, with `cluster`, seed nodes of a Redis Cluster. Connects lazily.
-  Registry(std::vector<RedisEndpoint> nodes, bool cluster, int64_t timeout_ms = 500);
+  Registry(std::vector<HostPort> nodes, bool cluster, int64_t timeout_ms = 500);
   // One Redis at host:port.
   Registry(const std::string& host, int port, int64_t timeout_ms = 500)
-      : Registry({RedisEndpoint{host, port}}, /*cluster=*/false, timeout_ms) {}
+      : Registry({HostPort{host, port}}, /*cluster=*/false, timeout_ms) {}
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
   // Writes `me` with a TTL of `ttl_ms`, and reports whether an operator asked this server to
-  // drain. The drain flag decides the state written: "active" without it; with it, "drained" if
-  // me.state says so, else "draining".
+  // drain. The drain flag decides the state written: kActive without it; with it, kDrained if
+  // me.state says so, else kDraining.
   Status Heartbeat(const Member& me, int64_t ttl_ms, bool* draining);
   // The members whose heartbeat has not expired, by id. Expired ids are pruned from the set.
   Status List(std::vector<Member>* members);

@@ -16,6 +16,7 @@
 
 #include "loadtest/session_state.h"
 #include "session_client/client.h"
+#include "util/host_port.h"
 
 namespace sessionserver::loadtest {
 namespace {
@@ -222,7 +223,7 @@ Status MakeTarget(const ReplayOptions& o, std::unique_ptr<Target>* out) {
   const std::string fleet = "sessionserver://", redis = "redis://";
   if (o.target.rfind(fleet, 0) == 0) {
     client::ClientOptions co;
-    Status s = client::ParseServerList(o.target.substr(fleet.size()), &co.servers);
+    Status s = ParseHostPortList(o.target.substr(fleet.size()), &co.servers);
     if (!s.ok()) return s;
     co.keys = client::CookieKeySet::Generate();
     co.session_timeout_minutes = o.session_timeout_minutes;
@@ -233,7 +234,7 @@ Status MakeTarget(const ReplayOptions& o, std::unique_ptr<Target>* out) {
       if (o.remote_target.rfind(fleet, 0) != 0) {
         return Status::InvalidArgument("remote target must be sessionserver://host:port,...");
       }
-      s = client::ParseServerList(o.remote_target.substr(fleet.size()), &co.remote_servers);
+      s = ParseHostPortList(o.remote_target.substr(fleet.size()), &co.remote_servers);
       if (!s.ok()) return s;
     }
     co.remote_registry = o.remote_registry;
@@ -243,10 +244,10 @@ Status MakeTarget(const ReplayOptions& o, std::unique_ptr<Target>* out) {
     return Status::OK();
   }
   if (o.target.rfind(redis, 0) == 0) {
-    std::vector<client::ServerAddress> addr;
-    Status s = client::ParseServerList(o.target.substr(redis.size()), &addr);
-    if (!s.ok() || addr.size() != 1) return Status::InvalidArgument("redis://host:port");
-    *out = std::make_unique<RedisTarget>(addr[0].host, addr[0].port, o.session_timeout_minutes);
+    HostPort addr;
+    Status s = ParseHostPort(o.target.substr(redis.size()), &addr);
+    if (!s.ok()) return Status::InvalidArgument("redis://host:port: " + s.message());
+    *out = std::make_unique<RedisTarget>(addr.host, addr.port, o.session_timeout_minutes);
     return Status::OK();
   }
   return Status::InvalidArgument(

@@ -70,11 +70,30 @@ struct Location {
   10: i64 queuedVersion,
 }
 
+/** What a replicated change does (ReplicaOp.kind). Sent as an i32. */
+enum ReplicaKind {
+  PUT = 0,
+  REMOVE = 1,
+  /** Sliding expiry of the given version. */
+  TOUCH = 2,
+}
+
+/** What the receiving site did with one ReplicaOp (replicate answers one per op). An i32. */
+enum ReplicaResult {
+  APPLIED = 0,
+  /** This site holds a newer state. */
+  STALE = 1,
+  /** A touch of a version this site does not hold. */
+  IGNORED = 2,
+  /** Malformed (bad kind, id, version, timeout or size): never applicable, not retried. */
+  REJECTED = 3,
+}
+
 /** One change replicated from the other data centre (docs/TWO_SITES.md). */
 struct ReplicaOp {
   1: string sessionId,
-  /** 0 put, 1 remove, 2 touch (sliding expiry of the given version). */
-  2: i32 kind,
+  /** Was declared i32 with the same values; the wire is unchanged. */
+  2: ReplicaKind kind,
   /** put: the value. */
   3: binary data,
   4: i32 timeoutMinutes,
@@ -90,7 +109,8 @@ struct ServerInfo {
   /**
    * "active"; "draining" (an operator asked it to drain: it takes no new sessions and hands
    * sessions off with MOVED); "drained" (draining, and the backing store has every change it
-   * holds: it may be stopped).
+   * holds: it may be stopped). The same text as the fleet registry's state field
+   * (fleet/server_state.h).
    */
   2: string state,
   3: i64 uptimeSeconds,
@@ -152,12 +172,12 @@ service SessionService {
    * Applies changes replicated from the other data centre, each keeping its version (the higher
    * version wins; on equal versions the data that sorts higher; a removal is never undone by a
    * put of a lower version), and writes them behind to this site's Redis. Not replicated back.
-   * One outcome per op: 0 applied, 1 stale (this site holds a newer state), 2 ignored (a touch
-   * of a version this site does not hold), 3 rejected (malformed: bad id, timeout or size).
+   * One ReplicaResult per op, in order (was declared list<i32>; the wire is unchanged).
    * At most 1024 ops per call. Fails as a whole (TApplicationException) if this site's Redis
    * cannot be read; the sender retries.
    */
-  list<i32> replicate(1: list<ReplicaOp> ops, 2: string originDc) throws (1: InvalidRequest e)
+  list<ReplicaResult> replicate(1: list<ReplicaOp> ops, 2: string originDc)
+      throws (1: InvalidRequest e)
 
   /** Where the session is on this server (memory, staging, disk, write-behind queue). */
   Location locate(1: string sessionId) throws (1: InvalidRequest e)

@@ -6,6 +6,8 @@
 
 namespace sessionserver {
 
+using fleet::ServerState;
+
 Heartbeat::Heartbeat(HeartbeatOptions options, SessionHandler* handler, WriteBehind* write_behind,
                      WriteBehind* replicator)
     : options_(std::move(options)),
@@ -50,14 +52,14 @@ void Heartbeat::Beat() {
     return;
   }
   if (!draining) {
-    if (me.state != "active") LOG(INFO) << "undrained: active again";
-    handler_->SetState("active");
+    if (me.state != ServerState::kActive) LOG(INFO) << "undrained: active again";
+    handler_->SetState(ServerState::kActive);
     return;
   }
-  if (me.state == "active") {
+  if (me.state == ServerState::kActive) {
     LOG(INFO) << "draining: no new sessions; sessions are handed off once Redis has them";
-    handler_->SetState("draining");
-    return;  // drained at the earliest next beat: requests that began before this saw "active"
+    handler_->SetState(ServerState::kDraining);
+    return;  // drained at the earliest next beat: requests that began before this saw kActive
   }
   // Drained: no request holds a lock here (none can still change a session here) and Redis has
   // every change (counters read now, after this state was set a beat ago). The other data
@@ -66,8 +68,8 @@ void Heartbeat::Beat() {
   const bool flushed =
       handler_->Counters()["locks_held"] == 0 &&
       (write_behind_ == nullptr || write_behind_->Flush(options_.interval_ms * 250).ok());
-  if (flushed && me.state != "drained") LOG(INFO) << "drained: Redis has every change";
-  handler_->SetState(flushed ? "drained" : "draining");
+  if (flushed && me.state != ServerState::kDrained) LOG(INFO) << "drained: Redis has every change";
+  handler_->SetState(flushed ? ServerState::kDrained : ServerState::kDraining);
 }
 
 }  // namespace sessionserver

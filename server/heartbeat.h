@@ -24,7 +24,7 @@
 namespace sessionserver {
 
 struct HeartbeatOptions {
-  std::vector<RedisEndpoint> redis_nodes;  // the Redis, or seed nodes of a Redis Cluster
+  std::vector<HostPort> redis_nodes;  // the Redis, or seed nodes of a Redis Cluster
   bool redis_cluster = false;
   std::string server_id;
   std::string address;         // host:port clients should use

@@ -22,6 +22,7 @@
 #include "storage/journal.h"
 #include "storage/limits.h"
 #include "storage/write_behind.h"
+#include "util/host_port.h"
 #include "util/port_file.h"
 #include "util/shutdown_signals.h"
 
@@ -45,16 +46,16 @@ struct BackingParts {
 };
 
 std::string RedisDescription(const RedisOptions& o) {
-  if (o.cluster_seeds.empty()) return "Redis at " + o.host + ":" + std::to_string(o.port);
+  if (o.cluster_seeds.empty()) return "Redis at " + HostPort{o.host, o.port}.ToString();
   std::string seeds;
-  for (const RedisEndpoint& e : o.cluster_seeds) seeds += (seeds.empty() ? "" : ",") + e.ToString();
+  for (const HostPort& e : o.cluster_seeds) seeds += (seeds.empty() ? "" : ",") + e.ToString();
   return "Redis Cluster (seeds " + seeds + ")";
 }
 
 // With --dc and a remote fleet: the queue that replicates every change made here to the other
 // site (docs/TWO_SITES.md).
 void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* parts) {
-  if (config.remote_servers.empty() && config.remote_registry.empty()) return;
+  if (config.remote_servers.empty() && !config.remote_registry) return;
   RemoteSiteOptions ro;
   ro.dc = config.dc;
   ro.servers = config.remote_servers;
@@ -62,8 +63,8 @@ void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* par
   parts->remote = std::make_unique<RemoteSite>(ro);
   parts->replicator = std::make_unique<WriteBehind>(parts->remote.get(), clock, config.replication);
   LOG(INFO) << "data centre " << config.dc << ": replicating to the other site ("
-            << (ro.registry.empty() ? "servers " + std::to_string(ro.servers.size())
-                                    : "registry " + ro.registry)
+            << (ro.registry ? "registry " + ro.registry->ToString()
+                            : "servers " + std::to_string(ro.servers.size()))
             << "), window " << config.replication.delay_us / 1000 << " ms";
 }
 
@@ -72,7 +73,7 @@ void OpenReplication(const ServerConfig& config, Clock* clock, BackingParts* par
 // changes rather than failing over to an older copy in Redis while the shutdown flush runs.
 void HandOffBeforeClosing(SessionHandler* handler, WriteBehind* write_behind,
                           WriteBehind* replicator, int64_t timeout_us) {
-  handler->SetState("draining");
+  handler->SetState(fleet::ServerState::kDraining);
   const int64_t deadline = SystemClock()->NowMicros() + timeout_us;
   constexpr int64_t kRoundUs = 50'000;
   while (true) {
@@ -220,9 +221,9 @@ int Run() {
     LOG(ERROR) << s.ToString();
     return 1;
   }
-  if (config.server_id.empty()) {
-    handler->SetServerId(config.thrift.host + ":" + std::to_string(server.port()));
-  }
+  // Clients, cookies and the registry name this server by its address as HostPort text.
+  const std::string address = HostPort{config.thrift.host, server.port()}.ToString();
+  if (config.server_id.empty()) handler->SetServerId(address);
   if (!config.port_file.empty() && !WritePortFile(config.port_file, server.port())) {
     LOG(ERROR) << "cannot write --port_file " << config.port_file;
     return 1;
@@ -235,8 +236,8 @@ int Run() {
     ho.redis_cluster = !config.redis.cluster_seeds.empty();
     ho.redis_nodes = ho.redis_cluster
                          ? config.redis.cluster_seeds
-                         : std::vector<RedisEndpoint>{{config.redis.host, config.redis.port}};
-    ho.address = config.thrift.host + ":" + std::to_string(server.port());
+                         : std::vector<HostPort>{{config.redis.host, config.redis.port}};
+    ho.address = address;
     ho.server_id = config.server_id.empty() ? ho.address : config.server_id;
     ho.interval_ms = config.heartbeat_ms;
     ho.dc = config.dc;
@@ -244,8 +245,8 @@ int Run() {
                                             backing.replicator.get());
     heartbeat->Start();
   }
-  LOG(INFO) << "session_server listening on " << config.thrift.host << ":" << server.port()
-            << ", memory tier " << store->GetStats().capacity_bytes << " bytes";
+  LOG(INFO) << "session_server listening on " << address << ", memory tier "
+            << store->GetStats().capacity_bytes << " bytes";
 
   const int sig = WaitForShutdownSignal(signals);
   LOG(INFO) << "signal " << sig << ": shutting down";

@@ -6,7 +6,6 @@
 #include <thrift/transport/TSocket.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "SessionService.h"
 #include "util/rendezvous.h"
@@ -15,16 +14,45 @@ namespace sessionserver {
 
 using apache::thrift::TException;
 
+namespace {
+
+thrift::ReplicaKind::type ToThrift(BackingOp::Kind kind) {
+  switch (kind) {
+    case BackingOp::Kind::kPut:
+      return thrift::ReplicaKind::PUT;
+    case BackingOp::Kind::kRemove:
+      return thrift::ReplicaKind::REMOVE;
+    case BackingOp::Kind::kTouch:
+      return thrift::ReplicaKind::TOUCH;
+  }
+  return thrift::ReplicaKind::TOUCH;
+}
+
+// A result this sender does not know (a newer receiver's) counts as rejected: not retried.
+BackingOutcome FromThrift(thrift::ReplicaResult::type result) {
+  switch (result) {
+    case thrift::ReplicaResult::APPLIED:
+      return BackingOutcome::kApplied;
+    case thrift::ReplicaResult::STALE:
+      return BackingOutcome::kStale;
+    case thrift::ReplicaResult::IGNORED:
+      return BackingOutcome::kIgnored;
+    case thrift::ReplicaResult::REJECTED:
+      return BackingOutcome::kRejected;
+  }
+  return BackingOutcome::kRejected;
+}
+
+}  // namespace
+
 struct RemoteSite::Connection {
   std::shared_ptr<apache::thrift::transport::TTransport> transport;
   std::unique_ptr<thrift::SessionServiceClient> client;
 };
 
 RemoteSite::RemoteSite(RemoteSiteOptions options) : options_(std::move(options)) {
-  if (!options_.registry.empty()) {
-    const size_t colon = options_.registry.rfind(':');
-    registry_ = std::make_unique<fleet::Registry>(options_.registry.substr(0, colon),
-                                                  std::atoi(options_.registry.c_str() + colon + 1),
+  if (options_.registry.has_value()) {
+    registry_ = std::make_unique<fleet::Registry>(options_.registry->host, options_.registry->port,
                                                   options_.timeout_ms);
   }
   MutexLock l(&mu_);
@@ -48,7 +76,7 @@ void RemoteSite::RefreshMembers() {
   // Active members only: clients of that site fail over to those (draining ones hand off).
   std::vector<std::string> addresses;
   for (const fleet::Member& m : members) {
-    if (m.state == "active") addresses.push_back(m.address);
+    if (m.state == fleet::ServerState::kActive) addresses.push_back(m.address);
   }
   if (addresses.empty()) {  // all draining: better than none
     for (const fleet::Member& m : members) addresses.push_back(m.address);
@@ -97,11 +125,19 @@ Status RemoteSite::Apply(const std::vector<BackingOp>& ops, std::vector<BackingO
 Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>& ops,
                         const std::vector<size_t>& idx, std::vector<BackingOutcome>* outcomes) {
   auto& conn = connections_[server];
+  HostPort address;
+  if (conn == nullptr) {
+    const Status s = ParseHostPort(server, &address);  // a registry entry may hold anything
+    if (!s.ok()) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      LOG_EVERY_N(WARNING, 50) << "replication: " << s.ToString();
+      return s;
+    }
+  }
   try {
     if (conn == nullptr) {
-      const size_t colon = server.rfind(':');
-      auto socket = std::make_shared<apache::thrift::transport::TSocket>(
-          server.substr(0, colon), std::atoi(server.c_str() + colon + 1));
+      auto socket =
+          std::make_shared<apache::thrift::transport::TSocket>(address.host, address.port);
       socket->setConnTimeout(static_cast<int>(options_.timeout_ms));
       socket->setRecvTimeout(static_cast<int>(options_.timeout_ms));
       socket->setSendTimeout(static_cast<int>(options_.timeout_ms));
@@ -122,7 +158,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
         if (end > begin && bytes + op_bytes > options_.max_call_bytes) break;
         thrift::ReplicaOp r;
         r.sessionId = op.item.id;
-        r.kind = op.kind == BackingOp::Kind::kPut ? 0 : op.kind == BackingOp::Kind::kRemove ? 1 : 2;
+        r.kind = ToThrift(op.kind);
         if (op.kind == BackingOp::Kind::kPut) r.data.assign(op.data());
         r.timeoutMinutes = op.item.timeout_minutes;
         r.version = static_cast<int64_t>(op.item.version);
@@ -131,7 +167,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
         bytes += op_bytes;
         call.push_back(std::move(r));
       }
-      std::vector<int32_t> answers;
+      std::vector<thrift::ReplicaResult::type> answers;
       conn->client->replicate(answers, call, options_.dc);
       round_trips_.fetch_add(1, std::memory_order_relaxed);
       if (answers.size() != call.size()) {
@@ -139,10 +175,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
       }
       for (size_t k = 0; k < answers.size(); ++k) {
         BackingOutcome& o = (*outcomes)[idx[begin + k]];
-        o = answers[k] == 0   ? BackingOutcome::kApplied
-            : answers[k] == 1 ? BackingOutcome::kStale
-            : answers[k] == 2 ? BackingOutcome::kIgnored
-                              : BackingOutcome::kRejected;
+        o = FromThrift(answers[k]);
         if (o == BackingOutcome::kApplied) applied_.fetch_add(1, std::memory_order_relaxed);
         if (o == BackingOutcome::kStale) stale_.fetch_add(1, std::memory_order_relaxed);
         if (o == BackingOutcome::kRejected) {

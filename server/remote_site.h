@@ -14,25 +14,29 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "fleet/registry.h"
 #include "storage/backing_store.h"
 #include "util/clock.h"
+#include "util/host_port.h"
 #include "util/mutex.h"
 
 namespace sessionserver {
 
 struct RemoteSiteOptions {
-  std::string dc;                    // this site's name, sent with every batch
-  std::vector<std::string> servers;  // the other site's servers (host:port), or
-  std::string registry;              // host:port of the other site's registry (Redis)
+  std::string dc;  // this site's name, sent with every batch
+  // The other site's servers, each as HostPort::ToString text (the text is the member's id, the
+  // key rendezvous hashing ranks), or
+  std::vector<std::string> servers;
+  std::optional<HostPort> registry;  // the other site's registry (Redis)
   int64_t refresh_ms = 1000;         // registry re-read interval
   int64_t timeout_ms = 2000;         // connect, send and receive, per call
   // Bytes per replicate call (values, ids and 64 per op), well under the receiver's frame limit
-  // (2 * its --max_value_bytes): one op alone always fits if both sites use the same
-  // --max_value_bytes (docs/TWO_SITES.md).
+  // (FrameLimit of its --max_value_bytes, storage/limits.h): one op alone always fits if both
+  // sites use the same --max_value_bytes (docs/TWO_SITES.md).
   size_t max_call_bytes = 1u << 20;
   size_t max_call_ops = 512;  // under the receiver's container limit (1024)
 };

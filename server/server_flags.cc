@@ -100,17 +100,13 @@ constexpr int64_t kOneYearSeconds = 365LL * 24 * 3600;
 
 namespace {
 
-// "host:port,host:port" into its parts; empty text gives none.
-Status ParseHostPorts(const std::string& text, const char* flag, std::vector<std::string>* out) {
+// "host:port,host:port" (util/host_port.h) into `out`; empty text gives none. The error names
+// the flag.
+Status ParseFlag(const std::string& text, const char* flag, std::vector<HostPort>* out) {
   out->clear();
   if (text.empty()) return Status::OK();
-  std::vector<RedisEndpoint> endpoints;
-  if (!ParseRedisEndpoints(text, &endpoints).ok()) {
-    return Status::InvalidArgument(std::string(flag) + " must be host:port[,host:port...], got \"" +
-                                   text + "\"");
-  }
-  for (const RedisEndpoint& e : endpoints) out->push_back(e.ToString());
-  return Status::OK();
+  const Status s = ParseHostPortList(text, out);
+  return s.ok() ? s : Status::InvalidArgument(std::string(flag) + ": " + s.message());
 }
 
 }  // namespace
@@ -137,19 +133,16 @@ Status ConfigFromFlags(ServerConfig* c) {
   if (!FLAGS_redis.empty() && !FLAGS_redis_cluster.empty()) {
     return Status::InvalidArgument("give --redis (one Redis) or --redis_cluster, not both");
   }
-  if (!FLAGS_redis.empty()) {
-    RedisEndpoint e;
-    if (!ParseRedisEndpoint(FLAGS_redis, &e).ok()) {
-      return Status::InvalidArgument("--redis must be host:port, got \"" + FLAGS_redis + "\"");
-    }
-    c->redis.host = e.host;
-    c->redis.port = e.port;
+  std::vector<HostPort> redis;
+  Status s = ParseFlag(FLAGS_redis, "--redis", &redis);
+  if (!s.ok()) return s;
+  if (redis.size() > 1) return Status::InvalidArgument("--redis is one host:port");
+  if (!redis.empty()) {
+    c->redis.host = redis[0].host;
+    c->redis.port = redis[0].port;
   }
-  if (!FLAGS_redis_cluster.empty() &&
-      !ParseRedisEndpoints(FLAGS_redis_cluster, &c->redis.cluster_seeds).ok()) {
-    return Status::InvalidArgument("--redis_cluster must be host:port[,host:port...], got \"" +
-                                   FLAGS_redis_cluster + "\"");
-  }
+  s = ParseFlag(FLAGS_redis_cluster, "--redis_cluster", &c->redis.cluster_seeds);
+  if (!s.ok()) return s;
   if (!FLAGS_redis.empty() || !FLAGS_redis_cluster.empty()) {
     c->redis.command_timeout_us = FLAGS_redis_timeout_ms * 1000;
     c->redis.max_value_bytes = kMaxValueBytesCeiling;  // decode what any server wrote
@@ -186,14 +179,16 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->journal_sync = FLAGS_journal_sync;
 
   c->dc = FLAGS_dc;
-  Status s = ParseHostPorts(FLAGS_remote_servers, "--remote_servers", &c->remote_servers);
+  std::vector<HostPort> servers;
+  s = ParseFlag(FLAGS_remote_servers, "--remote_servers", &servers);
   if (!s.ok()) return s;
-  std::vector<std::string> registry;
-  s = ParseHostPorts(FLAGS_remote_registry, "--remote_registry", &registry);
+  for (const HostPort& server : servers) c->remote_servers.push_back(server.ToString());
+  std::vector<HostPort> registry;
+  s = ParseFlag(FLAGS_remote_registry, "--remote_registry", &registry);
   if (!s.ok()) return s;
   if (registry.size() > 1) return Status::InvalidArgument("--remote_registry is one host:port");
   if (!registry.empty()) c->remote_registry = registry[0];
-  const bool remote = !c->remote_servers.empty() || !c->remote_registry.empty();
+  const bool remote = !c->remote_servers.empty() || c->remote_registry.has_value();
   if (remote && (c->dc.empty() || !c->use_redis)) {
     return Status::InvalidArgument("--remote_servers/--remote_registry need --dc and --redis");
   }

@@ -5,6 +5,7 @@
 #define SESSIONSERVER_SERVER_SERVER_FLAGS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "storage/backing_store.h"
 #include "storage/session_store.h"
 #include "storage/write_behind.h"
+#include "util/host_port.h"
 #include "util/status.h"
 
 namespace sessionserver {
@@ -33,8 +35,8 @@ struct ServerConfig {
   bool journal_sync = false;
   // Two data centres (docs/TWO_SITES.md): replication is on when dc is set with a remote fleet.
   std::string dc;
-  std::vector<std::string> remote_servers;  // host:port each
-  std::string remote_registry;              // host:port of the other site's registry
+  std::vector<std::string> remote_servers;  // each as HostPort::ToString text
+  std::optional<HostPort> remote_registry;  // the other site's registry
   WriteBehindOptions replication;
   MemoryStoreOptions memory;
   ThriftServerOptions thrift;

@@ -22,6 +22,35 @@ thrift::Status::type ToThrift(Outcome o) {
   return thrift::Status::NOT_FOUND;
 }
 
+// The store's replica kind for the IDL's; false for a value the IDL does not define (an enum
+// field carries any i32).
+bool FromThrift(thrift::ReplicaKind::type kind, ReplicaKind* out) {
+  switch (kind) {
+    case thrift::ReplicaKind::PUT:
+      *out = ReplicaKind::kPut;
+      return true;
+    case thrift::ReplicaKind::REMOVE:
+      *out = ReplicaKind::kRemove;
+      return true;
+    case thrift::ReplicaKind::TOUCH:
+      *out = ReplicaKind::kTouch;
+      return true;
+  }
+  return false;
+}
+
+thrift::ReplicaResult::type ToThrift(ReplicaResult r) {
+  switch (r) {
+    case ReplicaResult::kApplied:
+      return thrift::ReplicaResult::APPLIED;
+    case ReplicaResult::kStale:
+      return thrift::ReplicaResult::STALE;
+    case ReplicaResult::kIgnored:
+      return thrift::ReplicaResult::IGNORED;
+  }
+  return thrift::ReplicaResult::IGNORED;
+}
+
 // How long a draining server's request waits for the session's changes to reach the backing
 // store before handing it off; after a timeout, hand-offs pause as long (Redis is slow or down:
 // sessions are served here meanwhile, which loses nothing).
@@ -143,13 +172,13 @@ SessionHandler::SessionHandler(std::string server_id, SessionStore* store, const
   static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount, "name every op");
 }
 
-void SessionHandler::SetState(std::string state) {
-  handing_off_.store(state != "active" && parts_.write_behind != nullptr);
+void SessionHandler::SetState(fleet::ServerState state) {
+  handing_off_.store(state != fleet::ServerState::kActive && parts_.write_behind != nullptr);
   MutexLock l(&id_mu_);
-  state_ = std::move(state);
+  state_ = state;
 }
 
-std::string SessionHandler::State() const {
+fleet::ServerState SessionHandler::State() const {
   MutexLock l(&id_mu_);
   return state_;
 }
@@ -303,7 +332,7 @@ void SessionHandler::info(thrift::ServerInfo& result) {
   {
     MutexLock l(&id_mu_);
     result.serverId = server_id_;
-    result.state = state_;
+    result.state = fleet::ToString(state_);
   }
   result.uptimeSeconds = (clock_->NowMicros() - start_us_) / 1'000'000;
   result.counters = Counters();
@@ -321,7 +350,7 @@ void SessionHandler::debugAdvanceClock(int64_t millis) {
   debug_clock_->AdvanceMicros(millis * 1000);
 }
 
-void SessionHandler::replicate(std::vector<int32_t>& result,
+void SessionHandler::replicate(std::vector<thrift::ReplicaResult::type>& result,
                                const std::vector<thrift::ReplicaOp>& ops,
                                const std::string& origin_dc) {
   Count(kReplicate);
@@ -331,8 +360,9 @@ void SessionHandler::replicate(std::vector<int32_t>& result,
   }
   result.clear();
   for (const thrift::ReplicaOp& op : ops) {
-    if (op.kind < 0 || op.kind > 2 || op.version <= 0 || op.version >= kMaxVersion) {
-      result.push_back(3);
+    ReplicaKind kind;
+    if (!FromThrift(op.kind, &kind) || op.version <= 0 || op.version >= kMaxVersion) {
+      result.push_back(thrift::ReplicaResult::REJECTED);
       continue;
     }
     ItemRecord item;
@@ -342,18 +372,15 @@ void SessionHandler::replicate(std::vector<int32_t>& result,
     item.version = static_cast<uint64_t>(op.version);
     item.expires_at_us = op.expiresAtUs;
     item.uninitialized = op.uninitialized;
-    const ReplicaKind kind = op.kind == 0   ? ReplicaKind::kPut
-                             : op.kind == 1 ? ReplicaKind::kRemove
-                                            : ReplicaKind::kTouch;
     ReplicaResult r = ReplicaResult::kIgnored;
     const Status s = store_->ApplyReplica(kind, item, &r);
     if (s.IsInvalidArgument() || s.code() == Status::Code::kCorruption) {  // never applicable
       LOG_EVERY_N(WARNING, 100) << "replica from " << origin_dc << " refused: " << s.ToString();
-      result.push_back(3);
+      result.push_back(thrift::ReplicaResult::REJECTED);
       continue;
     }
     ThrowIfError(s);  // this site's Redis unreadable: the sender retries the whole call
-    result.push_back(static_cast<int32_t>(r));
+    result.push_back(ToThrift(r));
   }
 }
 

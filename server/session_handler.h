@@ -13,6 +13,7 @@
 #include <string>
 
 #include "SessionService.h"
+#include "fleet/server_state.h"
 #include "storage/backing_store.h"
 #include "storage/disk_tier.h"
 #include "storage/journal.h"
@@ -50,21 +51,21 @@ class SessionHandler : public thrift::SessionServiceIf {
   thrift::Status::type resetTimeout(const std::string& session_id) override;
   thrift::Status::type revalidate(const std::string& session_id) override;
   void locate(thrift::Location& result, const std::string& session_id) override;
-  void replicate(std::vector<int32_t>& result, const std::vector<thrift::ReplicaOp>& ops,
-                 const std::string& origin_dc) override;
+  void replicate(std::vector<thrift::ReplicaResult::type>& result,
+                 const std::vector<thrift::ReplicaOp>& ops, const std::string& origin_dc) override;
   void info(thrift::ServerInfo& result) override;
   void debugAdvanceClock(int64_t millis) override;
 
   // Sets the identity info() reports (the bound port is known only after the server starts).
   void SetServerId(std::string id) EXCLUDES(id_mu_);
-  // Sets the state info() reports: "active", "draining" or "drained" (from the fleet registry
-  // and the heartbeat). In any state but "active" the handler hands sessions off: a request for
+  // Sets the state info() reports (as its text, fleet/server_state.h), from the fleet registry
+  // and the heartbeat. In any state but kActive the handler hands sessions off: a request for
   // a session no request here holds the lock of is answered MOVED once the backing store (and,
   // with two data centres, the other site) has every change of it (a session whose changes cannot
   // be written within a second is served here as usual, so a drain never fails a request). Without
   // a backing store nothing is handed off.
-  void SetState(std::string state) EXCLUDES(id_mu_);
-  std::string State() const EXCLUDES(id_mu_);
+  void SetState(fleet::ServerState state) EXCLUDES(id_mu_);
+  fleet::ServerState State() const EXCLUDES(id_mu_);
 
   // The counters info() reports, by name.
   std::map<std::string, int64_t> Counters() const;
@@ -95,7 +96,7 @@ class SessionHandler : public thrift::SessionServiceIf {
 
   mutable Mutex id_mu_;
   std::string server_id_ GUARDED_BY(id_mu_);
-  std::string state_ GUARDED_BY(id_mu_) = "active";
+  fleet::ServerState state_ GUARDED_BY(id_mu_) = fleet::ServerState::kActive;
   SessionStore* const store_;
   const Parts parts_;
   const Clock* const clock_;

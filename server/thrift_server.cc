@@ -89,8 +89,7 @@ constexpr int64_t kLoopStartTimeoutUs = 30'000'000;
 // Buffer a connection keeps between calls (values of typical 1-5 KiB sessions fit).
 constexpr size_t kIdleBufferBytes = 16 << 10;
 
-size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
-static_assert(2 * kMaxValueBytesCeiling + (64 << 10) <
+static_assert(FrameLimit(kMaxValueBytesCeiling) <
                   static_cast<size_t>(apache::thrift::TConfiguration::DEFAULT_MAX_MESSAGE_SIZE),
               "the frame limit must bind before Thrift's own message size limit");
 

@@ -1,10 +1,11 @@
 // ThriftServer: serves a SessionServiceIf over Thrift's nonblocking server (framed transport,
 // binary protocol) with every size limit derived from the largest accepted value.
 //
-// Limits: a frame may be up to FrameLimit(max_value_bytes) = 2 * max_value_bytes + 64 KiB, so a
-// value somewhat over the limit still parses and gets a clear InvalidRequest; a frame above the
-// limit (or one that lies about its size, or bytes that are not Thrift) closes that connection
-// only. Other connections are unaffected.
+// Limits: a frame may be up to FrameLimit(max_value_bytes) = 2 * max_value_bytes + 64 KiB
+// (storage/limits.h, which the client sizes its frames with too), so a value somewhat over the
+// limit still parses and gets a clear InvalidRequest; a frame above the limit (or one that lies
+// about its size, or bytes that are not Thrift) closes that connection only. Other connections
+// are unaffected.
 //
 // Where the limits live: the nonblocking server reads each frame itself (bounded by
 // setMaxFrameSize = FrameLimit) and decodes it from an internal memory buffer that carries
@@ -51,8 +52,6 @@ struct ThriftServerOptions {
   size_t max_value_bytes = 1 << 20;
   size_t max_connections = 10'000;  // past this, new connections are closed on accept
 };
-
-size_t FrameLimit(size_t max_value_bytes);
 
 class ThriftServer {
  public:

@@ -20,6 +20,7 @@
 #include "session_client/attributes.h"
 #include "session_client/breaker.h"
 #include "session_client/session_id.h"
+#include "storage/limits.h"
 #include "util/clock.h"
 #include "util/mutex.h"
 #include "util/periodic_thread.h"
@@ -51,38 +52,6 @@ void Session::SetRaw(std::string bytes) {
   dirty_ = true;
 }
 
-Status ParseServerList(std::string_view text, std::vector<ServerAddress>* out) {
-  out->clear();
-  while (!text.empty()) {
-    const size_t comma = text.find(',');
-    std::string_view item = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item.find_first_of("[]") != std::string_view::npos) {
-      return Status::InvalidArgument("IPv6 literals are not supported: \"" + std::string(item) +
-                                     "\"");
-    }
-    const size_t colon = item.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      return Status::InvalidArgument("server \"" + std::string(item) + "\" is not host:port");
-    }
-    int port = 0;
-    for (char c : item.substr(colon + 1)) {
-      if (c < '0' || c > '9' || port > 65535) {
-        return Status::InvalidArgument("bad port in \"" + std::string(item) + "\"");
-      }
-      port = port * 10 + (c - '0');
-    }
-    if (port <= 0 || port > 65535) {
-      return Status::InvalidArgument("bad port in \"" + std::string(item) + "\"");
-    }
-    out->push_back(ServerAddress{std::string(item.substr(0, colon)), port});
-  }
-  if (out->empty()) return Status::InvalidArgument("no servers");
-  return Status::OK();
-}
-
 namespace {
 
 using apache::thrift::TException;
@@ -92,7 +61,10 @@ using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransport;
 using Rpc = thrift::SessionServiceClient;
 
-constexpr int kMaxFrameBytes = 2 * (32 << 20) + (64 << 10);
+// Sessions up to the server's ceiling must fit a reply frame; Thrift's default (16 MB) would
+// refuse them after they were saved. The server's own frame limit (storage/limits.h) for the
+// largest --max_value_bytes any server may run with.
+constexpr int kMaxFrameBytes = static_cast<int>(FrameLimit(kMaxValueBytesCeiling));
 
 struct Connection {
   std::shared_ptr<TSocket> socket;
@@ -115,9 +87,9 @@ struct Connection {
 // One member of the view: its idle connections and its circuit breaker.
 class Server {
  public:
-  Server(ServerAddress address, const ClientOptions& options)
+  Server(HostPort address, const ClientOptions& options)
       : address_(std::move(address)),
-        id_(address_.id()),
+        id_(address_.ToString()),
         options_(options),
         breaker_(options.breaker_failures, options.breaker_open_ms * 1000) {}
 
@@ -166,8 +138,6 @@ class Server {
 
   // Opens a new connection (throws TException on failure).
   std::unique_ptr<Connection> Open() const {
-    // Sessions up to the server's ceiling (32 MiB) must fit a reply frame; Thrift's default
-    // (16 MB) would refuse them after they were saved.
     auto config = std::make_shared<apache::thrift::TConfiguration>(kMaxFrameBytes, kMaxFrameBytes);
     auto socket = std::make_shared<TSocket>(address_.host, address_.port, config);
     socket->setConnTimeout(static_cast<int>(options_.connect_timeout_ms));
@@ -182,7 +152,7 @@ class Server {
   }
 
  private:
-  const ServerAddress address_;
+  const HostPort address_;
   const std::string id_;
   const ClientOptions& options_;
   static constexpr int64_t kMovedHintUs = 10'000'000;
@@ -214,8 +184,8 @@ class ClientImpl : public SessionClient {
   explicit ClientImpl(ClientOptions options)
       : options_(std::move(options)), sealer_(options_.keys) {
     auto view = std::make_shared<View>();
-    for (const ServerAddress& a : options_.servers) view->local.members.push_back(Add(a));
-    for (const ServerAddress& a : options_.remote_servers) view->remote.members.push_back(Add(a));
+    for (const HostPort& a : options_.servers) view->local.members.push_back(Add(a));
+    for (const HostPort& a : options_.remote_servers) view->remote.members.push_back(Add(a));
     view_ = std::move(view);
     if (!options_.registry.empty()) {
       local_refresher_ =
@@ -459,9 +429,9 @@ class ClientImpl : public SessionClient {
 
   // The Server for `address`, created once and kept for the client's life (so pointers held by
   // requests in flight stay valid when the view changes).
-  Server* Add(const ServerAddress& address) EXCLUDES(servers_mu_) {
+  Server* Add(const HostPort& address) EXCLUDES(servers_mu_) {
     MutexLock l(&servers_mu_);
-    auto& slot = servers_[address.id()];
+    auto& slot = servers_[address.ToString()];
     if (!slot) slot = std::make_unique<Server>(address, options_);
     return slot.get();
   }
@@ -493,8 +463,8 @@ class ClientImpl : public SessionClient {
   std::unique_ptr<Refresher> StartRefresher(const std::string& address, Site View::*site,
                                             bool cluster) {
     auto r = std::make_unique<Refresher>();
-    std::vector<RedisEndpoint> nodes;
-    ParseRedisEndpoints(address, &nodes).ok();  // checked by SessionClient::Create
+    std::vector<HostPort> nodes;
+    ParseHostPortList(address, &nodes).ok();  // checked by SessionClient::Create
     r->registry = std::make_unique<fleet::Registry>(nodes, cluster);
     fleet::Registry* registry = r->registry.get();
     r->thread =
@@ -513,11 +483,11 @@ class ClientImpl : public SessionClient {
     if (!registry->List(&members).ok() || members.empty()) return;
     Site fresh;
     for (const fleet::Member& m : members) {
-      std::vector<ServerAddress> parsed;
-      if (!ParseServerList(m.address, &parsed).ok() || parsed.size() != 1) continue;
-      Server* server = Add(parsed[0]);
+      HostPort address;
+      if (!ParseHostPort(m.address, &address).ok()) continue;
+      Server* server = Add(address);
       fresh.members.push_back(server);
-      if (m.state != "active") fresh.draining.push_back(server->id());  // draining or drained
+      if (m.state != fleet::ServerState::kActive) fresh.draining.push_back(server->id());
     }
     if (fresh.members.empty()) return;
     ++view_refreshes_;
@@ -839,15 +809,15 @@ std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Stat
   *status = CheckKeys(options.keys);
   if (options.servers.empty()) *status = Status::InvalidArgument("no servers in the view");
   for (const auto* list : {&options.servers, &options.remote_servers}) {
-    for (const ServerAddress& a : *list) {
-      if (a.id().size() > kMaxServerIdBytes) {
-        *status = Status::InvalidArgument("server id longer than 64 bytes: " + a.id());
+    for (const HostPort& a : *list) {
+      if (a.ToString().size() > kMaxServerIdBytes) {
+        *status = Status::InvalidArgument("server id longer than 64 bytes: " + a.ToString());
       }
     }
   }
-  for (const ServerAddress& a : options.remote_servers) {
-    for (const ServerAddress& b : options.servers) {
-      if (a.id() == b.id()) *status = Status::InvalidArgument("in both sites: " + a.id());
+  for (const HostPort& a : options.remote_servers) {
+    for (const HostPort& b : options.servers) {
+      if (a == b) *status = Status::InvalidArgument("in both sites: " + a.ToString());
     }
   }
   if (options.session_timeout_minutes < 1 || options.session_timeout_minutes > 525600) {
@@ -857,17 +827,19 @@ std::unique_ptr<SessionClient> SessionClient::Create(ClientOptions options, Stat
       options.lock_poll_ms <= 0 || options.lock_wait_ms < 0 || options.request_timeout_ms <= 0) {
     *status = Status::InvalidArgument("timeouts must be positive");
   }
-  std::vector<RedisEndpoint> registry_nodes;
-  if (!options.registry.empty() && (!ParseRedisEndpoints(options.registry, &registry_nodes).ok() ||
-                                    (registry_nodes.size() > 1 && !options.registry_is_cluster) ||
-                                    options.view_refresh_ms < 10)) {
-    *status = Status::InvalidArgument(
-        "registry must be host:port (a cluster: host:port[,host:port...]), view_refresh_ms >= 10");
+  if (!options.registry.empty()) {
+    std::vector<HostPort> nodes;
+    const Status s = ParseHostPortList(options.registry, &nodes);
+    if (!s.ok()) *status = Status::InvalidArgument("registry: " + s.message());
+    if (s.ok() && nodes.size() > 1 && !options.registry_is_cluster) {
+      *status = Status::InvalidArgument("registry is one host:port (or set registry_is_cluster)");
+    }
+    if (options.view_refresh_ms < 10) *status = Status::InvalidArgument("view_refresh_ms < 10");
   }
-  RedisEndpoint remote_registry;
-  if (!options.remote_registry.empty() &&
-      !ParseRedisEndpoint(options.remote_registry, &remote_registry).ok()) {
-    *status = Status::InvalidArgument("remote_registry must be host:port");
+  HostPort remote_registry;
+  if (!options.remote_registry.empty()) {
+    const Status s = ParseHostPort(options.remote_registry, &remote_registry);
+    if (!s.ok()) *status = Status::InvalidArgument("remote_registry: " + s.message());
   }
   if (!options.remote_registry.empty() && options.remote_registry == options.registry) {
     *status = Status::InvalidArgument("remote_registry is this site's registry");

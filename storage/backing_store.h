@@ -101,7 +101,7 @@ struct RedisOptions {
   // Non-empty: the store is a Redis Cluster found through these seed nodes (any of its nodes;
   // host and port are unused). Commands go to the master of each key's hash slot, following
   // MOVED and ASK redirects (util/redis_cluster.h).
-  std::vector<RedisEndpoint> cluster_seeds;
+  std::vector<HostPort> cluster_seeds;
   int64_t connect_timeout_us = 200'000;
   // A hung Redis (SIGSTOP) costs a call at most twice this (a broken connection is retried once).
   int64_t command_timeout_us = 500'000;

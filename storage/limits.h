@@ -22,12 +22,18 @@ inline constexpr int32_t kDefaultTimeoutMinutes = 20;
 // ASP.NET-style "app path + id" keys fit too.
 inline constexpr size_t kMaxSessionIdBytes = 256;
 
-// Default and ceiling for --max_value_bytes. The server's frame limit is 2x the value limit plus
-// 64 KiB, and must stay below Thrift's 100 MiB maximum message size, or values between the two
-// would close connections instead of getting InvalidRequest.
+// Default and ceiling for --max_value_bytes.
 inline constexpr size_t kDefaultMaxValueBytes = 1 << 20;
 inline constexpr size_t kMaxValueBytesCeiling = 32 << 20;
-static_assert(2 * kMaxValueBytesCeiling + (64 << 10) < 100 * 1024 * 1024,
+
+// The largest Thrift frame that carries values of up to `max_value_bytes`: twice the value limit
+// plus 64 KiB, so a value somewhat over the limit still arrives whole and gets InvalidRequest
+// instead of a closed connection. A server refuses bigger frames (server/thrift_server.h); a
+// client, which does not know the server's --max_value_bytes, accepts FrameLimit of the ceiling.
+constexpr size_t FrameLimit(size_t max_value_bytes) { return 2 * max_value_bytes + (64 << 10); }
+// Frames at the ceiling must stay below Thrift's 100 MiB maximum message size, or values between
+// the two would close connections instead of getting InvalidRequest.
+static_assert(FrameLimit(kMaxValueBytesCeiling) < 100 * 1024 * 1024,
               "frames at the ceiling must fit Thrift's default maximum message size");
 
 Status CheckSessionId(std::string_view id);

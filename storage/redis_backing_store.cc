@@ -51,7 +51,7 @@ return 1
 RedisRouterOptions RouterOptions(const RedisOptions& o) {
   RedisRouterOptions r;
   r.cluster = !o.cluster_seeds.empty();
-  r.nodes = r.cluster ? o.cluster_seeds : std::vector<RedisEndpoint>{{o.host, o.port}};
+  r.nodes = r.cluster ? o.cluster_seeds : std::vector<HostPort>{{o.host, o.port}};
   r.connect_timeout_us = o.connect_timeout_us;
   r.command_timeout_us = o.command_timeout_us;
   return r;

@@ -5,11 +5,11 @@
 #include <thrift/transport/TSocket.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include "SessionService.h"
 #include "storage/backing_store.h"
+#include "util/host_port.h"
 
 namespace sessionserver::fleet {
 namespace {
@@ -18,14 +18,14 @@ constexpr int kTimeoutMs = 2000;
 
 // Where the session is on the server at `address` (host:port), as one line of text.
 std::string AskServer(const std::string& address, const std::string& id, bool* ok) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
+  HostPort server;
+  const Status s = ParseHostPort(address, &server);
+  if (!s.ok()) {
     *ok = false;
-    return "bad address";
+    return s.message();
   }
   try {
-    auto socket = std::make_shared<apache::thrift::transport::TSocket>(
-        address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
+    auto socket = std::make_shared<apache::thrift::transport::TSocket>(server.host, server.port);
     socket->setConnTimeout(kTimeoutMs);
     socket->setRecvTimeout(kTimeoutMs);
     socket->setSendTimeout(kTimeoutMs);
@@ -57,14 +57,14 @@ std::string AskServer(const std::string& address, const std::string& id, bool* o
 
 }  // namespace
 
-int Locate(const std::vector<RedisEndpoint>& redis, bool cluster,
-           const std::vector<Member>& members, const std::string& session_id) {
+int Locate(const std::vector<HostPort>& redis, bool cluster, const std::vector<Member>& members,
+           const std::string& session_id) {
   bool all_ok = true;
   for (const Member& m : members) {
     bool ok = true;
     const std::string where = AskServer(m.address, session_id, &ok);
     all_ok = all_ok && ok;
-    std::printf("%-24s %-9s %s\n", m.id.c_str(), m.state.c_str(), where.c_str());
+    std::printf("%-24s %-9s %s\n", m.id.c_str(), ToString(m.state), where.c_str());
   }
   RedisOptions ro;
   if (cluster) {

@@ -14,8 +14,8 @@ namespace sessionserver::fleet {
 // Prints one line per server and one for Redis to stdout. Returns the process exit code: 0 if
 // every server and Redis answered, 1 otherwise (what could be learned is printed either way).
 // `redis`: the fleet's Redis (one node), or with `cluster` the seeds of its Redis Cluster.
-int Locate(const std::vector<RedisEndpoint>& redis, bool cluster,
-           const std::vector<Member>& members, const std::string& session_id);
+int Locate(const std::vector<HostPort>& redis, bool cluster, const std::vector<Member>& members,
+           const std::string& session_id);
 
 }  // namespace sessionserver::fleet
 

@@ -10,13 +10,13 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <string>
 #include <vector>
 
 #include "fleet/registry.h"
 #include "tools/locate.h"
+#include "util/host_port.h"
 
 DEFINE_string(redis, "127.0.0.1:6390", "host:port of the fleet's Redis (the registry)");
 DEFINE_string(remote_redis, "",
@@ -50,12 +50,12 @@ int Show(Registry* registry, const std::string& where, bool list) {
     items += m.items;
     bytes += m.bytes;
     requests += m.requests;
-    active += m.state == "active";
+    active += m.state == ServerState::kActive;
     repl += m.repl_pending;
     dropped += m.repl_dropped;
     if (list) {
       std::printf("%-24s %-22s %-9s %10lld %14lld %12lld %8lld %8lld %8lld %10lld\n", m.id.c_str(),
-                  m.address.c_str(), m.state.c_str(), static_cast<long long>(m.items),
+                  m.address.c_str(), ToString(m.state), static_cast<long long>(m.items),
                   static_cast<long long>(m.bytes), static_cast<long long>(m.requests),
                   static_cast<long long>(m.request_rate),
                   static_cast<long long>(std::max<int64_t>(0, now_ms - m.heartbeat_ms)),
@@ -77,18 +77,25 @@ int Show(Registry* registry, const std::string& where, bool list) {
 
 int Main(int argc, char** argv) {
   const bool cluster = !FLAGS_redis_cluster.empty();
-  std::vector<RedisEndpoint> nodes;
-  if (!ParseRedisEndpoints(cluster ? FLAGS_redis_cluster : FLAGS_redis, &nodes).ok() ||
-      (!cluster && nodes.size() != 1)) {
-    std::fprintf(stderr,
-                 "sessionctl: --redis must be host:port, --redis_cluster "
-                 "host:port[,host:port...]\n");
+  std::vector<HostPort> nodes;
+  const char* flag = cluster ? "--redis_cluster" : "--redis";
+  Status s = ParseHostPortList(cluster ? FLAGS_redis_cluster : FLAGS_redis, &nodes);
+  if (s.ok() && !cluster && nodes.size() != 1) {
+    s = Status::InvalidArgument("one host:port (seed nodes of a cluster: --redis_cluster)");
+  }
+  HostPort remote;
+  if (s.ok() && !FLAGS_remote_redis.empty()) {
+    flag = "--remote_redis";
+    s = ParseHostPort(FLAGS_remote_redis, &remote);
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "sessionctl: %s: %s\n", flag, s.message().c_str());
     return 2;
   }
   Registry registry(nodes, cluster);
   const std::string command = argc > 1 ? argv[1] : "";
   if ((command == "drain" || command == "undrain") && argc == 3) {
-    Status s = registry.SetDrain(argv[2], command == "drain");
+    s = registry.SetDrain(argv[2], command == "drain");
     if (!s.ok()) return Fail(s);
     std::printf("%s %s: the server picks it up with its next heartbeat\n", command.c_str(),
                 argv[2]);
@@ -96,18 +103,16 @@ int Main(int argc, char** argv) {
   }
   if (command == "locate" && argc == 3) {
     std::vector<Member> members;
-    Status s = registry.List(&members);
+    s = registry.List(&members);
     if (!s.ok()) return Fail(s);
     return Locate(nodes, cluster, members, argv[2]);
   }
   if (command == "list" || command == "stats") {
     int rc = Show(&registry, cluster ? FLAGS_redis_cluster : FLAGS_redis, command == "list");
     if (!FLAGS_remote_redis.empty()) {
-      const size_t rc_colon = FLAGS_remote_redis.rfind(':');
-      Registry remote(FLAGS_remote_redis.substr(0, rc_colon),
-                      std::atoi(FLAGS_remote_redis.c_str() + rc_colon + 1));
+      Registry remote_registry(remote.host, remote.port);
       std::printf("\n");
-      rc = std::max(rc, Show(&remote, FLAGS_remote_redis, command == "list"));
+      rc = std::max(rc, Show(&remote_registry, FLAGS_remote_redis, command == "list"));
     }
     return rc;
   }

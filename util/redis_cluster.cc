@@ -36,8 +36,7 @@ std::string_view KeyOf(const RedisCommand& command) {
 
 // A redirect answer: "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>". The host may
 // be empty when the node does not know its address; then it is the answering node's host.
-bool ParseRedirect(const redisReply& r, const RedisEndpoint& from, bool* ask, int* slot,
-                   RedisEndpoint* to) {
+bool ParseRedirect(const redisReply& r, const HostPort& from, bool* ask, int* slot, HostPort* to) {
   if (r.type != REDIS_REPLY_ERROR || r.str == nullptr) return false;
   const std::string text(r.str, r.len);
   size_t rest;
@@ -53,9 +52,15 @@ bool ParseRedirect(const redisReply& r, const RedisEndpoint& from, bool* ask, in
   const size_t space = text.find(' ', rest);
   if (space == std::string::npos) return false;
   *slot = std::atoi(text.c_str() + rest);
-  std::string address = text.substr(space + 1);
-  if (!address.empty() && address[0] == ':') address = from.host + address;
-  return *slot >= 0 && *slot < kRedisClusterSlots && ParseRedisEndpoint(address, to).ok();
+  // Redis writes "<ip>:<port>", an IPv6 ip without brackets; rewritten as HostPort text.
+  const std::string address = text.substr(space + 1);
+  const size_t port_colon = address.rfind(':');
+  if (port_colon == std::string::npos) return false;
+  std::string host = address.substr(0, port_colon);
+  if (host.empty()) host = from.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return *slot >= 0 && *slot < kRedisClusterSlots &&
+         ParseHostPort(host + address.substr(port_colon), to).ok();
 }
 
 }  // namespace
@@ -97,7 +102,7 @@ Status RedisRouter::Connect() {
   return Node(options_.nodes.at(0))->Ensure();
 }
 
-RedisConnection* RedisRouter::Node(const RedisEndpoint& endpoint) {
+RedisConnection* RedisRouter::Node(const HostPort& endpoint) {
   std::unique_ptr<RedisConnection>& node = nodes_[endpoint.ToString()];
   if (node == nullptr) {
     node = std::make_unique<RedisConnection>(endpoint, options_.connect_timeout_us,
@@ -122,11 +127,11 @@ void RedisRouter::MaybeRefreshSlots() {
 
 Status RedisRouter::RefreshSlots() {
   last_refresh_us_ = MonotonicMicros();
-  std::vector<RedisEndpoint> candidates;
+  std::vector<HostPort> candidates;
   for (const auto& [address, node] : nodes_) candidates.push_back(node->endpoint());
   candidates.insert(candidates.end(), options_.nodes.begin(), options_.nodes.end());
   Status last = Status::Unavailable("no Redis Cluster node to ask");
-  for (const RedisEndpoint& asked : candidates) {
+  for (const HostPort& asked : candidates) {
     std::vector<RedisReply> replies;
     static const RedisCommand kClusterSlots = {"CLUSTER", "SLOTS"};
     last = Send(Node(asked), {&kClusterSlots}, &replies);
@@ -146,8 +151,8 @@ Status RedisRouter::RefreshSlots() {
       if (!valid) break;
       const long long first = range.element[0]->integer, last_slot = range.element[1]->integer;
       const redisReply& master = *range.element[2];
-      RedisEndpoint endpoint{std::string(master.element[0]->str, master.element[0]->len),
-                             static_cast<int>(master.element[1]->integer)};
+      HostPort endpoint{std::string(master.element[0]->str, master.element[0]->len),
+                        static_cast<int>(master.element[1]->integer)};
       if (endpoint.host.empty() || endpoint.host == "?") endpoint.host = asked.host;
       valid = first >= 0 && first <= last_slot && last_slot < kRedisClusterSlots;
       RedisConnection* node = valid ? Node(endpoint) : nullptr;
@@ -251,7 +256,7 @@ Status RedisRouter::Follow(const RedisCommand& command, RedisConnection* from, R
   for (int hop = 0;; ++hop) {
     bool ask = false;
     int slot = 0;
-    RedisEndpoint to;
+    HostPort to;
     if (!ParseRedirect(**reply, from->endpoint(), &ask, &slot, &to)) return Status::OK();
     if (!options_.cluster) {
       return Status::Unavailable(

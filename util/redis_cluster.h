@@ -41,7 +41,7 @@ int RedisKeySlot(std::string_view key);
 struct RedisRouterOptions {
   // Single Redis: exactly one node. Cluster: seed nodes (any reachable master or replica tells
   // the slot map; more seeds make start-up survive the loss of some).
-  std::vector<RedisEndpoint> nodes;
+  std::vector<HostPort> nodes;
   bool cluster = false;
   int64_t connect_timeout_us = 200'000;
   // A hung node costs a round trip at most about twice this (a broken connection is retried).
@@ -94,7 +94,7 @@ class RedisRouter {
   RedisRouterStats GetStats() const { return counters_->Get(); }
 
  private:
-  RedisConnection* Node(const RedisEndpoint& endpoint);
+  RedisConnection* Node(const HostPort& endpoint);
   RedisConnection* NodeForKey(const RedisCommand& command);
   Status RefreshSlots();
   void MaybeRefreshSlots();

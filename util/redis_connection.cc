@@ -2,8 +2,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include <cstdlib>
-
 namespace sessionserver {
 namespace {
 
@@ -17,35 +15,7 @@ std::string RedisReplyText(const redisReply& r) {
   return r.str != nullptr ? std::string(r.str, r.len) : "reply type " + std::to_string(r.type);
 }
 
-Status ParseRedisEndpoint(const std::string& text, RedisEndpoint* out) {
-  const size_t colon = text.rfind(':');
-  char* end = nullptr;
-  const long port =
-      colon == std::string::npos ? 0 : std::strtol(text.c_str() + colon + 1, &end, 10);
-  if (colon == 0 || colon == std::string::npos || end == nullptr || *end != '\0' || port <= 0 ||
-      port > 65535) {
-    return Status::InvalidArgument("expected host:port, got \"" + text + "\"");
-  }
-  out->host = text.substr(0, colon);
-  out->port = static_cast<int>(port);
-  return Status::OK();
-}
-
-Status ParseRedisEndpoints(const std::string& text, std::vector<RedisEndpoint>* out) {
-  out->clear();
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    RedisEndpoint e;
-    Status s = ParseRedisEndpoint(text.substr(start, comma - start), &e);
-    if (!s.ok()) return s;
-    out->push_back(std::move(e));
-    if (comma == std::string::npos) return Status::OK();
-    start = comma + 1;
-  }
-}
-
-RedisConnection::RedisConnection(RedisEndpoint endpoint, int64_t connect_timeout_us,
+RedisConnection::RedisConnection(HostPort endpoint, int64_t connect_timeout_us,
                                  int64_t command_timeout_us)
     : endpoint_(std::move(endpoint)),
       connect_timeout_us_(connect_timeout_us),

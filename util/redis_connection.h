@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "util/host_port.h"
 #include "util/status.h"
 
 struct redisContext;
@@ -28,20 +29,9 @@ using RedisCommand = std::vector<std::string>;  // binary-safe arguments
 // A reply's text: its string (status, error or bulk), else "reply type N".
 std::string RedisReplyText(const redisReply& r);
 
-struct RedisEndpoint {
-  std::string host;
-  int port = 0;
-  std::string ToString() const { return host + ":" + std::to_string(port); }
-};
-
-// Parses "host:port" (port 1..65535); InvalidArgument otherwise.
-Status ParseRedisEndpoint(const std::string& text, RedisEndpoint* out);
-// Parses "host:port[,host:port...]" (at least one).
-Status ParseRedisEndpoints(const std::string& text, std::vector<RedisEndpoint>* out);
-
 class RedisConnection {
  public:
-  RedisConnection(RedisEndpoint endpoint, int64_t connect_timeout_us, int64_t command_timeout_us);
+  RedisConnection(HostPort endpoint, int64_t connect_timeout_us, int64_t command_timeout_us);
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
@@ -66,14 +56,14 @@ class RedisConnection {
   Status Read(size_t count, std::vector<RedisReply>* replies);
 
   bool connected() const { return ctx_ != nullptr; }
-  const RedisEndpoint& endpoint() const { return endpoint_; }
+  const HostPort& endpoint() const { return endpoint_; }
   uint64_t connects() const { return connects_; }  // successful connects so far
 
  private:
   Status Broken(const char* what);
   void Reset();
 
-  const RedisEndpoint endpoint_;
+  const HostPort endpoint_;
   const int64_t connect_timeout_us_;
   const int64_t command_timeout_us_;
   redisContext* ctx_ = nullptr;

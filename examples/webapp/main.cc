@@ -21,6 +21,7 @@
 
 #include "examples/webapp/app.h"
 #include "session_client/client.h"
+#include "util/host_port.h"
 #include "util/port_file.h"
 #include "util/shutdown_signals.h"
 
@@ -59,12 +60,12 @@ Status OptionsFromFlags(client::ClientOptions* options) {
   if (FLAGS_cookie_key_file.empty())
     return Status::InvalidArgument("--cookie_key_file is required");
   if (FLAGS_port < 0 || FLAGS_port > 65535) return Status::InvalidArgument("--port out of range");
-  Status s = client::ParseServerList(FLAGS_servers, &options->servers);
+  Status s = ParseHostPortList(FLAGS_servers, &options->servers);
   if (!s.ok()) return Status::InvalidArgument("--servers: " + s.message());
   options->registry = FLAGS_registry;
   options->dc = FLAGS_dc;
   if (!FLAGS_remote_servers.empty()) {
-    s = client::ParseServerList(FLAGS_remote_servers, &options->remote_servers);
+    s = ParseHostPortList(FLAGS_remote_servers, &options->remote_servers);
     if (!s.ok()) return Status::InvalidArgument("--remote_servers: " + s.message());
   }
   options->remote_registry = FLAGS_remote_registry;

@@ -597,14 +597,15 @@ TEST(ClientClusterTest, TheRegistryViewIsReadFromARedisCluster) {
       << "the second server is discovered through the registry on the cluster";
 
   const std::string drained = "127.0.0.1:" + std::to_string(servers[1]->port());
-  std::vector<RedisEndpoint> seeds;
-  ASSERT_TRUE(ParseRedisEndpoints(cluster.Seeds(), &seeds).ok());
+  std::vector<HostPort> seeds;
+  ASSERT_TRUE(ParseHostPortList(cluster.Seeds(), &seeds).ok());
   fleet::Registry registry(seeds, /*cluster=*/true);
   ASSERT_TRUE(registry.SetDrain(drained, true).ok());
   std::vector<fleet::Member> members;
   ASSERT_TRUE(RedisCluster::Poll(5000, [&] {
     return registry.List(&members).ok() && members.size() == 2 &&
-           (members[0].state == "draining" || members[1].state == "draining");
+           (members[0].state == fleet::ServerState::kDraining ||
+            members[1].state == fleet::ServerState::kDraining);
   }));
   const uint64_t seen = app->GetStats().view_refreshes;
   ASSERT_TRUE(RedisCluster::Poll(5000, [&] { return app->GetStats().view_refreshes > seen + 1; }));

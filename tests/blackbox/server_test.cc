@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -129,6 +130,42 @@ TEST_F(ServerTest, InfoReportsIdentityAndCounters) {
   for (const char* name : {"evictions", "expirations", "lock_waits", "capacity_bytes"}) {
     EXPECT_TRUE(info.counters.count(name)) << name;
   }
+}
+
+// replicate (from the other data centre) answers one ReplicaResult per op, in order, and
+// rejects what can never apply (a kind the IDL does not define, a bad version or id) without
+// failing the call.
+TEST_F(ServerTest, ReplicateAnswersOneResultPerOp) {
+  const int64_t expires_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count() +
+                             int64_t{20} * 60 * 1'000'000;
+  auto op = [&](const std::string& id, ts::ReplicaKind::type kind, int64_t version) {
+    ts::ReplicaOp o;
+    o.sessionId = id;
+    o.kind = kind;
+    if (kind == ts::ReplicaKind::PUT) o.data = "v" + std::to_string(version);
+    o.timeoutMinutes = 20;
+    o.version = version;
+    o.expiresAtUs = expires_us;
+    return o;
+  };
+  TestClient c(server_.port());
+  std::vector<ts::ReplicaResult::type> results;
+  c->replicate(results,
+               {op("r", ts::ReplicaKind::PUT, 5), op("r", ts::ReplicaKind::PUT, 4),
+                op("never-stored", ts::ReplicaKind::TOUCH, 3),
+                op("r", static_cast<ts::ReplicaKind::type>(7), 6), op("r", ts::ReplicaKind::PUT, 0),
+                op("bad id", ts::ReplicaKind::PUT, 8)},
+               "other-dc");
+  EXPECT_EQ(results, (std::vector<ts::ReplicaResult::type>{
+                         ts::ReplicaResult::APPLIED, ts::ReplicaResult::STALE,
+                         ts::ReplicaResult::IGNORED, ts::ReplicaResult::REJECTED,
+                         ts::ReplicaResult::REJECTED, ts::ReplicaResult::REJECTED}));
+  GetResult r;
+  c->get(r, "r");
+  EXPECT_EQ(r.data, "v5");
+  EXPECT_EQ(r.version, 5);
 }
 
 TEST_F(ServerTest, ConcurrentClientsLoseNoUpdateUnderExclusiveLocks) {

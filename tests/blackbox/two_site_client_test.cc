@@ -48,8 +48,8 @@ struct TestSite {
   }
   std::string Registry() const { return "127.0.0.1:" + std::to_string(redis.port()); }
   std::string Id(int i) const { return "127.0.0.1:" + std::to_string(servers[i]->port()); }
-  std::vector<ServerAddress> Addresses() const {
-    std::vector<ServerAddress> out;
+  std::vector<HostPort> Addresses() const {
+    std::vector<HostPort> out;
     for (const auto& s : servers) out.push_back({"127.0.0.1", s->port()});
     return out;
   }

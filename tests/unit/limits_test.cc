@@ -101,5 +101,18 @@ TEST(StatusTest, ToStringNamesTheCode) {
   EXPECT_EQ(Status::IOError("disk").ToString(), "IO error: disk");
 }
 
+// The frame limit server and client share (storage/limits.h): twice the value limit plus 64 KiB,
+// so a value just over the limit arrives whole and is refused with a message, and the largest
+// frame stays under Thrift's 100 MiB message size.
+TEST(FrameLimitTest, IsTwiceTheValueLimitPlus64KiB) {
+  EXPECT_EQ(FrameLimit(0), 64u << 10);
+  EXPECT_EQ(FrameLimit(4096), 2 * 4096 + (64u << 10));
+  EXPECT_EQ(FrameLimit(kDefaultMaxValueBytes), (2u << 20) + (64u << 10));
+  EXPECT_EQ(FrameLimit(kMaxValueBytesCeiling), (64u << 20) + (64u << 10));
+  EXPECT_LT(FrameLimit(kMaxValueBytesCeiling), 100u << 20);
+  EXPECT_GT(FrameLimit(kDefaultMaxValueBytes), 2 * kDefaultMaxValueBytes)
+      << "room for a value twice the limit and the rest of the message";
+}
+
 }  // namespace
 }  // namespace sessionserver

@@ -39,7 +39,7 @@ class RedisClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(cluster_.Start());
-    ASSERT_TRUE(ParseRedisEndpoints(cluster_.Seeds(), &options_.cluster_seeds).ok());
+    ASSERT_TRUE(ParseHostPortList(cluster_.Seeds(), &options_.cluster_seeds).ok());
     // Generous: sanitizer builds on a loaded machine are slow, and timeouts are not under test.
     options_.command_timeout_us = 3'000'000;
     store_ = Connect();
@@ -269,7 +269,7 @@ TEST_F(RedisClusterTest, FollowsAReplicaPromotedAfterItsMasterDied) {
 TEST_F(RedisClusterTest, SeedsThatAreDownAreSkippedAndAllDownConnectsLater) {
   RedisOptions with_dead = options_;
   with_dead.cluster_seeds.insert(with_dead.cluster_seeds.begin(),
-                                 RedisEndpoint{"127.0.0.1", RedisServer::FreePort()});
+                                 HostPort{"127.0.0.1", RedisServer::FreePort()});
   Status s;
   std::unique_ptr<BackingStore> store = NewRedisBackingStore(with_dead, &clock_, &s);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -277,7 +277,7 @@ TEST_F(RedisClusterTest, SeedsThatAreDownAreSkippedAndAllDownConnectsLater) {
             1);
 
   RedisOptions all_dead = options_;
-  all_dead.cluster_seeds = {RedisEndpoint{"127.0.0.1", RedisServer::FreePort()}};
+  all_dead.cluster_seeds = {HostPort{"127.0.0.1", RedisServer::FreePort()}};
   store = NewRedisBackingStore(all_dead, &clock_, &s);
   ASSERT_NE(store, nullptr) << "a store is returned even when no seed answers";
   EXPECT_FALSE(s.ok());

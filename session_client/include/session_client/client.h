@@ -45,21 +45,15 @@
 #include <vector>
 
 #include "session_client/cookie.h"
+#include "util/host_port.h"
 #include "util/status.h"
 
 namespace sessionserver::client {
 
-struct ServerAddress {
-  std::string host;  // e.g. "127.0.0.1"
-  int port = 0;
-  std::string id() const { return host + ":" + std::to_string(port); }
-};
-
-// Parses "host:port,host:port" (InvalidArgument on anything else).
-Status ParseServerList(std::string_view text, std::vector<ServerAddress>* out);
-
 struct ClientOptions {
-  std::vector<ServerAddress> servers;  // the membership view; with a registry, the first one
+  // The membership view; with a registry, the first one. A server's id is its address as text
+  // (HostPort::ToString); ParseHostPortList reads "host:port,host:port" (util/host_port.h).
+  std::vector<HostPort> servers;
   // With the fleet's registry (the Redis "host:port" the servers register in), the view is
   // refreshed every `view_refresh_ms` from the live members: servers added to the fleet get new
   // sessions within a refresh, dead ones leave, and draining ones get no new sessions.
@@ -74,7 +68,7 @@ struct ClientOptions {
   // Default: none (one site). Requests go there only when a cookie names one of them, or when no
   // server of this site answers; each costs a cross-site round trip. A server may not be in both.
   std::string dc;
-  std::vector<ServerAddress> remote_servers;
+  std::vector<HostPort> remote_servers;
   std::string remote_registry;
   CookieKeySet keys;  // shared by every instance of the web app
 
