@@ -14,7 +14,9 @@
 //   - resurrected: a request saw data of an incarnation whose sign-out (or a later
 //     incarnation's) was acknowledged before it started.
 // Times are the replayer's monotonic clock; "before it started" compares the acknowledgement
-// time with the request's start time, so requests that overlap are never blamed. A sign-out's
+// time with the request's start time, so requests that overlap are never blamed. The
+// acknowledgement time is when the next request can see the result, not when the answer
+// arrived (the replayer publishes the cookie first: session_state.h). A sign-out's
 // start is not known, so a request that found nothing while the incarnation was live stays a
 // suspect: counted by Results() until a sign-out of that incarnation (which it may have
 // overlapped) is acknowledged, which clears it.
