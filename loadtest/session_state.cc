@@ -23,9 +23,9 @@ int64_t SessionState::AcknowledgeCommit(uint32_t session_no, uint32_t inc, const
   return ack_us;
 }
 
-int64_t SessionState::AcknowledgeSignOut(uint32_t session_no, uint32_t inc,
-                                         const std::string& sent, bool probe_without_cookie,
-                                         const Clock& clock, ConsistencyChecker* checker) {
+int64_t SessionState::AcknowledgeSignOut(uint32_t session_no, uint32_t inc, const std::string& sent,
+                                         bool probe_without_cookie, const Clock& clock,
+                                         ConsistencyChecker* checker) {
   {
     MutexLock l(&mu_);
     if (incarnation_ == inc) {

@@ -1,11 +1,12 @@
 // Tests of the black-box harness itself: a sanitizer report in a child's log is found whole.
+#include "tests/blackbox/server_process.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <string>
 
-#include "tests/blackbox/server_process.h"
 #include "tests/temp_dir.h"
 
 namespace sessionserver {
@@ -30,8 +31,8 @@ TEST(SanitizerReportsTest, FindsEachReportWholeAndNothingElse) {
       "storage/segment.cc:10:5: runtime error: signed integer overflow\n"
       "    #0 Foo storage/segment.cc:10\n"
       "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior storage/segment.cc:10:5\n";
-  const std::string path = WriteLog(dir, "I1207 listening\n" + tsan + "I1207 serving\n" + ubsan +
-                                             "I1207 stopped cleanly\n");
+  const std::string path = WriteLog(
+      dir, "I1207 listening\n" + tsan + "I1207 serving\n" + ubsan + "I1207 stopped cleanly\n");
   EXPECT_EQ(SanitizerReports(path), tsan.substr(tsan.find("WARNING")) + ubsan);
 }
 

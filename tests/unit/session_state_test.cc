@@ -41,8 +41,8 @@ TEST(SessionStateTest, AWriteIsAcknowledgedOnlyOnceItsCookieIsVisible) {
   ObservingClock clock(&state);
   ConsistencyChecker checker;
   const Stamp written{0, 1};
-  const int64_t ack = state.AcknowledgeCommit(1, 0, /*sent=*/"", /*next=*/"cookie-1", &written,
-                                              clock, &checker);
+  const int64_t ack =
+      state.AcknowledgeCommit(1, 0, /*sent=*/"", /*next=*/"cookie-1", &written, clock, &checker);
   // When the acknowledgement time was read, the new cookie was already what a request sends.
   EXPECT_EQ(clock.seen().cookie, "cookie-1");
   EXPECT_EQ(clock.seen().incarnation, 0u);
@@ -72,8 +72,8 @@ TEST(SessionStateTest, ASignOutIsAcknowledgedOnlyOnceTheNextIncarnationIsVisible
   ConsistencyChecker checker;
   const Stamp written{0, 1};
   state.AcknowledgeCommit(1, 0, "", "cookie-1", &written, clock, &checker);
-  const int64_t ack = state.AcknowledgeSignOut(1, 0, "cookie-1", /*probe_without_cookie=*/false,
-                                               clock, &checker);
+  const int64_t ack =
+      state.AcknowledgeSignOut(1, 0, "cookie-1", /*probe_without_cookie=*/false, clock, &checker);
   EXPECT_EQ(clock.seen().incarnation, 1u);
   EXPECT_EQ(clock.seen().cookie, "");
   // A write starting right after it begins incarnation 1: no resurrection of incarnation 0.
