@@ -21,25 +21,15 @@ stop_all() {
   pids=()
 }
 trap 'stop_all; rm -rf "$tmp"' EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  echo "nothing listens on $1" >&2
-  return 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-"$BUILD/loadtest/session_loadtest" generate --out="$tmp/trace" --duration_s=30 --scale=0.0002 \
-  --seed=11 >/dev/null
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
+generate_standard_trace "$tmp/trace"
 
 one_run() {  # binary -> "throughput p999_us cpu_us_per_request"
   local bin=$1 redis_port server_port redis_pid server_pid before after
   redis_port=$(free_port)
-  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$tmp" \
-    >"$tmp/redis.log" 2>&1 &
-  redis_pid=$!
-  wait_port "$redis_port"
+  start_redis "$redis_port"
+  redis_pid=$last_pid
   server_port=$(free_port)
   rm -rf "$tmp/data"
   # shellcheck disable=SC2086

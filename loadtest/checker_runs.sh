@@ -20,29 +20,16 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  echo "nothing listens on $1" >&2
-  return 1
-}
-start_redis() {
-  redis-server --bind 127.0.0.1 --port "$1" --save "" --appendonly no --dir "$tmp" \
-    >"$tmp/redis-$1.log" 2>&1 &
-  pids+=($!)
-  wait_port "$1"
-}
-backing=$(free_port); start_redis "$backing"
-peer=$(free_port); start_redis "$peer"
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
+backing=$(free_port); start_redis "$backing"; pids+=("$last_pid")
+peer=$(free_port); start_redis "$peer"; pids+=("$last_pid")
 server=$(free_port)
 "$BUILD/session_server" --port="$server" --redis="127.0.0.1:$backing" --data_dir="$tmp/data" \
   >"$tmp/server.log" 2>&1 &
 pids=("$!" "${pids[@]}")  # the server stops first: it flushes to its Redis
 wait_port "$server"
-"$BUILD/loadtest/session_loadtest" generate --out="$tmp/trace" --duration_s=30 --scale=0.0002 \
-  --seed=11 >/dev/null
+generate_standard_trace "$tmp/trace"
 
 anomalies() {  # json: "lost stale resurrected errors throughput"
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))

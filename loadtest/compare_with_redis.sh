@@ -32,26 +32,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-wait_port() {
-  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  echo "nothing listens on $1" >&2
-  return 1
-}
-start_redis() {  # port; prints nothing; pid in $last_pid
-  redis-server --bind 127.0.0.1 --port "$1" --save "" --appendonly no --dir "$tmp" \
-    >"$tmp/redis-$1.log" 2>&1 &
-  last_pid=$!
-  pids+=("$last_pid")
-  wait_port "$1"
-}
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
+start_redis_tracked() { start_redis "$1"; pids+=("$last_pid"); }
 
-backing_port=$(free_port); start_redis "$backing_port"; backing_pid=$last_pid
-peer_port=$(free_port); start_redis "$peer_port"; peer_pid=$last_pid
+backing_port=$(free_port); start_redis_tracked "$backing_port"; backing_pid=$last_pid
+peer_port=$(free_port); start_redis_tracked "$peer_port"; peer_pid=$last_pid
 server_ports=()
 for i in 0 1; do
   port=$(free_port)

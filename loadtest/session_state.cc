@@ -1,7 +1,6 @@
 // The replayer's state of one session (contract in session_state.h).
 #include "loadtest/session_state.h"
 
-#include <chrono>
 #include <utility>
 
 namespace sessionserver::loadtest {
@@ -53,11 +52,7 @@ namespace {
 
 class SteadyClock : public Clock {
  public:
-  int64_t NowMicros() const override {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  int64_t NowMicros() const override { return MonotonicMicros(); }
 };
 
 }  // namespace
