@@ -206,9 +206,11 @@ class ClientImpl : public SessionClient {
     ++loads_;
     std::string sid;
     Server* owner = nullptr;
+    CookieContents c;
+    bool current_key = false;
     if (!cookie_value.empty()) {
-      CookieContents c;
-      if (!sealer_.Open(cookie_value, &c).ok() || !IsWellFormedSessionId(c.session_id)) {
+      if (!sealer_.Open(cookie_value, &c, &current_key).ok() ||
+          !IsWellFormedSessionId(c.session_id)) {
         ++cookies_rejected_;  // no affinity, and (strict) the id is not adopted
       } else {
         sid = c.session_id;
@@ -229,6 +231,10 @@ class ClientImpl : public SessionClient {
       if (found) {
         if (owner != nullptr && session->server_id_ != owner->id()) ++failovers_;
         CountSite(owner, session->server_id_);
+        if (current_key) {
+          session->cookie_ = std::string(cookie_value);
+          session->cookie_contents_ = std::move(c);
+        }
         *out = std::move(session);
         return Status::OK();
       }
@@ -273,7 +279,7 @@ class ClientImpl : public SessionClient {
       ++commits_;
     }
     session->finished_ = true;
-    *cookie_value = sealer_.Seal({session->id_, session->server_id_});
+    *cookie_value = CookieFor(*session);
     return Status::OK();
   }
 
@@ -396,6 +402,17 @@ class ClientImpl : public SessionClient {
   }
 
  private:
+  // The cookie that names `session` on the server that served it: the request's own cookie when
+  // it still says exactly that and was sealed under the current key (sealing anew costs an
+  // AES-GCM encryption and spends a random nonce for nothing), else a new seal.
+  std::string CookieFor(const Session& session) const {
+    if (!session.cookie_.empty() && session.cookie_contents_.session_id == session.id_ &&
+        session.cookie_contents_.server_id == session.server_id_) {
+      return session.cookie_;
+    }
+    return sealer_.Seal({session.id_, session.server_id_});
+  }
+
   // One data centre's part of the view: its servers, and which of them are draining (no new
   // sessions are placed there).
   struct Site {

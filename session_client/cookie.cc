@@ -161,7 +161,7 @@ std::string CookieSealer::Seal(const CookieContents& contents) const {
   return kPrefix + Base64UrlEncode(sealed);
 }
 
-Status CookieSealer::Open(std::string_view cookie, CookieContents* out) const {
+Status CookieSealer::Open(std::string_view cookie, CookieContents* out, bool* current_key) const {
   if (cookie.size() > kMaxCookieChars) return Status::InvalidArgument("cookie too long");
   if (cookie.substr(0, kPrefixChars) != kPrefix) {
     return Status::InvalidArgument("cookie has an unknown format");
@@ -207,6 +207,7 @@ Status CookieSealer::Open(std::string_view cookie, CookieContents* out) const {
   }
   out->session_id = plain.substr(1, id_len);
   out->server_id = plain.substr(2 + id_len, server_len);
+  if (current_key != nullptr) *current_key = key == &keys_.current;
   return Status::OK();
 }
 

@@ -133,6 +133,42 @@ TEST_F(ClientTest, KillNineOfTheOwnerFailsOverWithTheLatestCommittedData) {
   EXPECT_EQ(app->GetStats().failovers, 1u);
 }
 
+// A request whose cookie already names its session and the server that served it gets that
+// cookie back unchanged (no new AES-GCM seal, no random nonce spent); anything that changes what
+// the cookie must say, or a cookie sealed under a previous key, gets a new one.
+TEST_F(ClientTest, AnUnchangedCookieIsNotSealedAgain) {
+  auto app = NewClient();
+  const std::string first = AddItem(app.get(), "", "a");  // a new session: sealed
+  EXPECT_EQ(AddItem(app.get(), first, "b"), first);
+  auto read = Read(app.get(), first);
+  ASSERT_NE(read, nullptr);
+  std::string after_read;
+  ASSERT_TRUE(app->Commit(read.get(), &after_read).ok());
+  EXPECT_EQ(after_read, first);
+
+  // Another instance whose current key is newer seals the old-key cookie again, then keeps it.
+  CookieKeySet rotated = keys_;
+  rotated.Rotate();
+  ClientOptions options;
+  for (const auto& server : servers_) options.servers.push_back({"127.0.0.1", server->port()});
+  auto rotated_app = NewTestClient(options, rotated);
+  const std::string resealed = AddItem(rotated_app.get(), first, "c");
+  EXPECT_NE(resealed, first);
+  EXPECT_EQ(AddItem(rotated_app.get(), resealed, "d"), resealed);
+  EXPECT_EQ(Read(rotated_app.get(), resealed)->Get("cart").value_or(""), "a;b;c;d;");
+
+  // A new id: a new cookie, which names the new id.
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(rotated_app->Load(resealed, /*exclusive=*/true, &s).ok());
+  ASSERT_TRUE(rotated_app->Regenerate(s.get()).ok());
+  std::string regenerated;
+  ASSERT_TRUE(rotated_app->Commit(s.get(), &regenerated).ok());
+  EXPECT_NE(regenerated, resealed);
+  CookieContents contents;
+  ASSERT_TRUE(CookieSealer(rotated).Open(regenerated, &contents).ok());
+  EXPECT_EQ(contents.session_id, s->id());
+}
+
 // The breaker (session_client/breaker.h, unit-tested in tests/unit/breaker_test.cc) as the
 // client uses it: once a dead server has failed breaker_failures times, new sessions no longer
 // try it (no connection attempt, no rpc error) until breaker_open_ms passes.

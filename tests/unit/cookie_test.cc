@@ -103,9 +103,13 @@ TEST_F(CookieTest, TheServerFieldIsPaddedSoTheLengthNamesNoServer) {
 
 TEST_F(CookieTest, RotationKeepsPreviousKeysUntilRetired) {
   const std::string old_cookie = CookieSealer(keys_).Seal({"sid", "a:1"});
-  keys_.Rotate(/*keep_previous=*/1);
+  bool current = false;
   CookieContents c;
-  EXPECT_TRUE(CookieSealer(keys_).Open(old_cookie, &c).ok()) << "previous key still opens";
+  ASSERT_TRUE(CookieSealer(keys_).Open(old_cookie, &c, &current).ok());
+  EXPECT_TRUE(current);
+  keys_.Rotate(/*keep_previous=*/1);
+  EXPECT_TRUE(CookieSealer(keys_).Open(old_cookie, &c, &current).ok()) << "previous key opens";
+  EXPECT_FALSE(current) << "sealed with a previous key: the client seals it again";
   keys_.Rotate(/*keep_previous=*/1);  // the first key is retired now
   const Status s = CookieSealer(keys_).Open(old_cookie, &c);
   EXPECT_FALSE(s.ok());

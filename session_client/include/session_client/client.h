@@ -125,6 +125,10 @@ class Session {
   bool finished_ = false;
   std::string raw_;
   std::map<std::string, std::string, std::less<>> attrs_;
+  // The request's cookie and what it holds, if it opened under the current key: Commit answers
+  // with it unchanged while it still names this session and server (no new seal per request).
+  std::string cookie_;
+  CookieContents cookie_contents_;
 };
 
 struct ClientStats {

@@ -59,8 +59,10 @@ class CookieSealer {
   // contents' lengths above (else the result does not open).
   std::string Seal(const CookieContents& contents) const;
 
-  // Opens a cookie value. InvalidArgument saying why if it does not open.
-  Status Open(std::string_view cookie, CookieContents* out) const;
+  // Opens a cookie value. InvalidArgument saying why if it does not open. If `current_key` is
+  // not null it is set to whether the cookie was sealed with the current key (a cookie sealed
+  // with a previous key should be sealed again, so that the key can be retired).
+  Status Open(std::string_view cookie, CookieContents* out, bool* current_key = nullptr) const;
 
   // Longest cookie value Open looks at; longer ones are refused before any decoding.
   static constexpr size_t kMaxCookieChars = 1024;
