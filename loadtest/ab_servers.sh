@@ -4,6 +4,8 @@
 # defaults plus EXTRA_FLAGS) with a fresh Redis behind it, replays the trace with 16 workers and
 # measures throughput, p99.9 and CPU per request of the server plus its Redis (from /proc).
 #   loadtest/ab_servers.sh SERVER_A SERVER_B [pairs=3]
+# PRELOAD_A / PRELOAD_B: a library to LD_PRELOAD into that side's server (an allocator, say:
+# PRELOAD_B=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 with the same binary on both sides).
 # Trace: generate --duration_s=30 --scale=0.0002 --seed=11 (19,312 requests). The replayer is
 # $BUILD/loadtest/session_loadtest (BUILD=build/release). Prints one row per run and the median
 # of the B/A ratios. Everything listens on 127.0.0.1 and is stopped at the end.
@@ -25,16 +27,16 @@ trap 'stop_all; rm -rf "$tmp"' EXIT
 source loadtest/lib.sh
 generate_standard_trace "$tmp/trace"
 
-one_run() {  # binary -> "throughput p999_us cpu_us_per_request"
-  local bin=$1 redis_port server_port redis_pid server_pid before after
+one_run() {  # binary [preload] -> "throughput p999_us cpu_us_per_request"
+  local bin=$1 preload=${2:-} redis_port server_port redis_pid server_pid before after
   redis_port=$(free_port)
   start_redis "$redis_port"
   redis_pid=$last_pid
   server_port=$(free_port)
   rm -rf "$tmp/data"
   # shellcheck disable=SC2086
-  "$bin" --port="$server_port" --redis="127.0.0.1:$redis_port" --data_dir="$tmp/data" \
-    ${EXTRA_FLAGS:-} >"$tmp/server.log" 2>&1 &
+  LD_PRELOAD=$preload "$bin" --port="$server_port" --redis="127.0.0.1:$redis_port" \
+    --data_dir="$tmp/data" ${EXTRA_FLAGS:-} >"$tmp/server.log" 2>&1 &
   server_pid=$!
   pids=("$server_pid" "$redis_pid")
   wait_port "$server_port"
@@ -52,9 +54,9 @@ print(int(r["throughput_ops_s"]), r["latency_us"]["p999"],
 printf '%-5s %-2s %10s %10s %12s\n' pair '' req/s p99.9_us cpu_us/req
 ratios=()
 for pair in $(seq "$PAIRS"); do
-  read -r ta pa ca < <(one_run "$A")
+  read -r ta pa ca < <(one_run "$A" "${PRELOAD_A:-}")
   printf '%-5s %-2s %10s %10s %12s\n' "$pair" A "$ta" "$pa" "$ca"
-  read -r tb pb cb < <(one_run "$B")
+  read -r tb pb cb < <(one_run "$B" "${PRELOAD_B:-}")
   printf '%-5s %-2s %10s %10s %12s\n' "$pair" B "$tb" "$pb" "$cb"
   ratios+=("$tb $ta $pb $pa $cb $ca")
 done

@@ -70,7 +70,11 @@ struct Location {
   10: i64 queuedVersion,
 }
 
-/** What a replicated change does (ReplicaOp.kind). Sent as an i32. */
+/**
+ * What a replicated change does: the values of ReplicaOp.kind. The field itself is an i32, not
+ * this enum: a C++ enum holding a value it does not define (a newer peer's, a hostile one) is
+ * undefined behaviour, so the receiver checks the integer before it names it.
+ */
 enum ReplicaKind {
   PUT = 0,
   REMOVE = 1,
@@ -78,7 +82,10 @@ enum ReplicaKind {
   TOUCH = 2,
 }
 
-/** What the receiving site did with one ReplicaOp (replicate answers one per op). An i32. */
+/**
+ * What the receiving site did with one ReplicaOp: the values replicate answers, one i32 per op
+ * (an i32 for the reason given at ReplicaKind).
+ */
 enum ReplicaResult {
   APPLIED = 0,
   /** This site holds a newer state. */
@@ -92,8 +99,8 @@ enum ReplicaResult {
 /** One change replicated from the other data centre (docs/TWO_SITES.md). */
 struct ReplicaOp {
   1: string sessionId,
-  /** Was declared i32 with the same values; the wire is unchanged. */
-  2: ReplicaKind kind,
+  /** A ReplicaKind value. */
+  2: i32 kind,
   /** put: the value. */
   3: binary data,
   4: i32 timeoutMinutes,
@@ -172,11 +179,11 @@ service SessionService {
    * Applies changes replicated from the other data centre, each keeping its version (the higher
    * version wins; on equal versions the data that sorts higher; a removal is never undone by a
    * put of a lower version), and writes them behind to this site's Redis. Not replicated back.
-   * One ReplicaResult per op, in order (was declared list<i32>; the wire is unchanged).
+   * One ReplicaResult value per op, in order.
    * At most 1024 ops per call. Fails as a whole (TApplicationException) if this site's Redis
    * cannot be read; the sender retries.
    */
-  list<ReplicaResult> replicate(1: list<ReplicaOp> ops, 2: string originDc)
+  list<i32> replicate(1: list<ReplicaOp> ops, 2: string originDc)
       throws (1: InvalidRequest e)
 
   /** Where the session is on this server (memory, staging, disk, write-behind queue). */

@@ -29,7 +29,7 @@ thrift::ReplicaKind::type ToThrift(BackingOp::Kind kind) {
 }
 
 // A result this sender does not know (a newer receiver's) counts as rejected: not retried.
-BackingOutcome FromThrift(thrift::ReplicaResult::type result) {
+BackingOutcome FromThrift(int32_t result) {
   switch (result) {
     case thrift::ReplicaResult::APPLIED:
       return BackingOutcome::kApplied;
@@ -167,7 +167,7 @@ Status RemoteSite::Send(const std::string& server, const std::vector<BackingOp>&
         bytes += op_bytes;
         call.push_back(std::move(r));
       }
-      std::vector<thrift::ReplicaResult::type> answers;
+      std::vector<int32_t> answers;
       conn->client->replicate(answers, call, options_.dc);
       round_trips_.fetch_add(1, std::memory_order_relaxed);
       if (answers.size() != call.size()) {

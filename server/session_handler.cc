@@ -22,9 +22,9 @@ thrift::Status::type ToThrift(Outcome o) {
   return thrift::Status::NOT_FOUND;
 }
 
-// The store's replica kind for the IDL's; false for a value the IDL does not define (an enum
-// field carries any i32).
-bool FromThrift(thrift::ReplicaKind::type kind, ReplicaKind* out) {
+// The store's replica kind for an IDL ReplicaKind value; false for a value the IDL does not
+// define (the field is an i32: see proto/session.thrift).
+bool FromThrift(int32_t kind, ReplicaKind* out) {
   switch (kind) {
     case thrift::ReplicaKind::PUT:
       *out = ReplicaKind::kPut;
@@ -350,7 +350,7 @@ void SessionHandler::debugAdvanceClock(int64_t millis) {
   debug_clock_->AdvanceMicros(millis * 1000);
 }
 
-void SessionHandler::replicate(std::vector<thrift::ReplicaResult::type>& result,
+void SessionHandler::replicate(std::vector<int32_t>& result,
                                const std::vector<thrift::ReplicaOp>& ops,
                                const std::string& origin_dc) {
   Count(kReplicate);

@@ -51,8 +51,8 @@ class SessionHandler : public thrift::SessionServiceIf {
   thrift::Status::type resetTimeout(const std::string& session_id) override;
   thrift::Status::type revalidate(const std::string& session_id) override;
   void locate(thrift::Location& result, const std::string& session_id) override;
-  void replicate(std::vector<thrift::ReplicaResult::type>& result,
-                 const std::vector<thrift::ReplicaOp>& ops, const std::string& origin_dc) override;
+  void replicate(std::vector<int32_t>& result, const std::vector<thrift::ReplicaOp>& ops,
+                 const std::string& origin_dc) override;
   void info(thrift::ServerInfo& result) override;
   void debugAdvanceClock(int64_t millis) override;
 

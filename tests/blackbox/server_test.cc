@@ -140,7 +140,7 @@ TEST_F(ServerTest, ReplicateAnswersOneResultPerOp) {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count() +
                              int64_t{20} * 60 * 1'000'000;
-  auto op = [&](const std::string& id, ts::ReplicaKind::type kind, int64_t version) {
+  auto op = [&](const std::string& id, int32_t kind, int64_t version) {
     ts::ReplicaOp o;
     o.sessionId = id;
     o.kind = kind;
@@ -151,17 +151,16 @@ TEST_F(ServerTest, ReplicateAnswersOneResultPerOp) {
     return o;
   };
   TestClient c(server_.port());
-  std::vector<ts::ReplicaResult::type> results;
+  std::vector<int32_t> results;
   c->replicate(results,
                {op("r", ts::ReplicaKind::PUT, 5), op("r", ts::ReplicaKind::PUT, 4),
-                op("never-stored", ts::ReplicaKind::TOUCH, 3),
-                op("r", static_cast<ts::ReplicaKind::type>(7), 6), op("r", ts::ReplicaKind::PUT, 0),
-                op("bad id", ts::ReplicaKind::PUT, 8)},
+                op("never-stored", ts::ReplicaKind::TOUCH, 3), op("r", 7, 6),
+                op("r", ts::ReplicaKind::PUT, 0), op("bad id", ts::ReplicaKind::PUT, 8)},
                "other-dc");
-  EXPECT_EQ(results, (std::vector<ts::ReplicaResult::type>{
-                         ts::ReplicaResult::APPLIED, ts::ReplicaResult::STALE,
-                         ts::ReplicaResult::IGNORED, ts::ReplicaResult::REJECTED,
-                         ts::ReplicaResult::REJECTED, ts::ReplicaResult::REJECTED}));
+  EXPECT_EQ(results,
+            (std::vector<int32_t>{ts::ReplicaResult::APPLIED, ts::ReplicaResult::STALE,
+                                  ts::ReplicaResult::IGNORED, ts::ReplicaResult::REJECTED,
+                                  ts::ReplicaResult::REJECTED, ts::ReplicaResult::REJECTED}));
   GetResult r;
   c->get(r, "r");
   EXPECT_EQ(r.data, "v5");
