@@ -164,6 +164,9 @@ int Run() {
     LOG(ERROR) << s.ToString();
     return 2;
   }
+  for (const std::string& flag : config.ignored_flags) {
+    LOG(WARNING) << flag << " is ignored: the server runs one IO thread (OPERATIONS.md)";
+  }
   const sigset_t signals = BlockShutdownSignals();
 
   std::unique_ptr<OffsetClock> debug_clock;

@@ -32,6 +32,9 @@ DEFINE_string(data_dir, "",
 DEFINE_uint64(disk_bytes, 4ull << 30,
               "Bound of the disk tier (encoded records). Past it, the records spilled longest "
               "ago are deleted first.");
+DEFINE_uint64(io_threads, 1,
+              "Ignored: the server runs one IO thread (docs/OPERATIONS.md, Known limits). "
+              "Accepted so that flagfiles of earlier versions still start.");
 DEFINE_uint64(worker_threads, 4,
               "Threads that execute requests; 0 runs them on the event-loop thread.");
 DEFINE_uint64(max_connections, 10000, "Connections beyond this are closed on accept.");
@@ -148,6 +151,9 @@ Status ConfigFromFlags(ServerConfig* c) {
     c->redis.max_value_bytes = kMaxValueBytesCeiling;  // decode what any server wrote
   }
 
+  if (!gflags::GetCommandLineFlagInfoOrDie("io_threads").is_default) {
+    c->ignored_flags.push_back("--io_threads=" + std::to_string(FLAGS_io_threads));
+  }
   c->thrift.host = FLAGS_host;
   c->thrift.port = FLAGS_port;
   c->thrift.worker_threads = FLAGS_worker_threads;

@@ -40,6 +40,8 @@ struct ServerConfig {
   WriteBehindOptions replication;
   MemoryStoreOptions memory;
   ThriftServerOptions thrift;
+  // Flags that are accepted but no longer do anything, as given: main logs a warning for each.
+  std::vector<std::string> ignored_flags;
 };
 
 // Reads the parsed flags. InvalidArgument names the first flag that is out of range.

@@ -233,6 +233,16 @@ TEST(ServerFlagsTest, FlagfileSetsLimits) {
   EXPECT_EQ(info.serverId, "from-flagfile");
 }
 
+// --io_threads no longer does anything (one IO thread: docs/OPERATIONS.md), but a flagfile of
+// an earlier version that sets it must still start the server, with a warning.
+TEST(ServerFlagsTest, TheRetiredIoThreadsFlagStillStartsWithAWarning) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start({"--io_threads=2"}));
+  TestClient c(server.port());
+  EXPECT_EQ(c->put("s", "v", 20, 0, false), ts::Status::OK);
+  EXPECT_NE(ReadFile(server.log_path()).find("--io_threads=2 is ignored"), std::string::npos);
+}
+
 TEST(ServerFlagsTest, BadFlagsFailStartUpWithAClearMessage) {
   ServerProcess server;
   EXPECT_FALSE(server.Start({"--max_value_bytes=0"}));
