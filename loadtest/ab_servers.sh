@@ -16,17 +16,15 @@ cd "$(dirname "$0")/.."
 [[ $# -ge 2 ]] || { echo "usage: $0 SERVER_A SERVER_B [pairs]" >&2; exit 2; }
 readonly A=$1 B=$2 PAIRS=${3:-3}
 readonly BUILD=${BUILD:-build/release}
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
 tmp=$(mktemp -d)
 pids=()
 stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids "${pids[@]}"
   pids=()
 }
 trap 'stop_all; rm -rf "$tmp"' EXIT
-# shellcheck source=loadtest/lib.sh
-source loadtest/lib.sh
 generate_standard_trace "$tmp/trace"
 
 one_run() {  # binary preload replayer -> "req/s p999_us cpu_us/req replayer_cpu_us/req"

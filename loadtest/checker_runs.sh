@@ -11,17 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly RUNS=${1:-20} WORKERS=${2:-16}
 readonly BUILD=${BUILD:-build/release}
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids "${pids[@]}"  # the server first: it flushes to its Redis
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-# shellcheck source=loadtest/lib.sh
-source loadtest/lib.sh
 backing=$(free_port); start_redis "$backing"; pids+=("$last_pid")
 peer=$(free_port); start_redis "$peer"; pids+=("$last_pid")
 server=$(free_port)

@@ -11,29 +11,18 @@ readonly DURATION=${1:-30} SCALE=${2:-0.0001} SPEED=${3:-1}
 readonly BUILD=${BUILD:-build/release}
 readonly OUT=${OUT:-build/compare}
 mkdir -p "$OUT"
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
 tmp=$(mktemp -d)
 pids=()          # Redis processes
 server_pids=()   # session_server processes (stopped first: they flush to their Redis)
-stop() {  # pid...: TERM, up to 15 s, then KILL
-  local pid
-  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 150); do
-    local alive=0
-    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && return 0
-    sleep 0.1
-  done
-  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
-}
 cleanup() {
-  ((${#server_pids[@]})) && stop "${server_pids[@]}"
-  ((${#pids[@]})) && stop "${pids[@]}"
+  stop_pids "${server_pids[@]}"
+  stop_pids "${pids[@]}"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# shellcheck source=loadtest/lib.sh
-source loadtest/lib.sh
 start_redis_tracked() { start_redis "$1"; pids+=("$last_pid"); }
 
 backing_port=$(free_port); start_redis_tracked "$backing_port"; backing_pid=$last_pid

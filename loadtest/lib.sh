@@ -10,6 +10,19 @@ wait_port() {  # port: 0 once something listens there (up to 10 s)
   echo "nothing listens on $1" >&2
   return 1
 }
+stop_pids() {  # pid...: SIGTERM to each, up to 15 s for them to exit, then SIGKILL; reaps them
+  local pid
+  [[ $# -gt 0 ]] || return 0
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 150); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # pid: user + system clock ticks
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 start_redis() {  # port: a Redis without persistence, listening on return; its pid in $last_pid
