@@ -46,6 +46,8 @@ struct GetResult {
   6: bool initializeItem,
   /** OK: the item's version. */
   7: i64 version,
+  /** From getWaiting: the request found the item locked and waited on the server for it. */
+  8: bool waited,
 }
 
 /** The request was malformed or out of range; nothing was changed. The message says what. */
@@ -138,6 +140,18 @@ service SessionService {
    * item's lock cookie is incremented, the lock time recorded, and the new cookie returned.
    */
   GetResult getExclusive(1: string sessionId) throws (1: InvalidRequest e)
+
+  /**
+   * get (exclusive false) or getExclusive (exclusive true) that, finding the item locked by
+   * another request, waits on the server up to waitMs (0..60000) for that lock to be released
+   * and is answered the moment it is (a release, a put or a remove of the holder): as get or
+   * getExclusive would answer then. Still locked after waitMs: LOCKED, as from getExclusive.
+   * waitMs 0 answers at once. Keep waitMs below the client's receive timeout.
+   * Servers older than this method answer it with TApplicationException UNKNOWN_METHOD: poll
+   * with get or getExclusive instead.
+   */
+  GetResult getWaiting(1: string sessionId, 2: bool exclusive, 3: i32 waitMs)
+      throws (1: InvalidRequest e)
 
   /**
    * Unlocks the item if lockCookie is the holder's. OK if it was not locked; LOCKED on a wrong

@@ -13,6 +13,7 @@
 
 #include "server/expiry_reaper.h"
 #include "server/heartbeat.h"
+#include "server/lock_waiters.h"
 #include "server/remote_site.h"
 #include "server/server_flags.h"
 #include "server/session_handler.h"
@@ -216,9 +217,14 @@ int Run() {
   parts.backing_store = backing.store.get();
   parts.journal = backing.journal.get();
   parts.replicator = backing.replicator.get();
+  // Requests parked on a lock (getWaiting), woken by the handler when the lock is released.
+  LockWaiters waiters([store = store.get()](std::string_view id) { return store->IsLocked(id); });
+  parts.waiters = &waiters;
   auto handler = std::make_shared<SessionHandler>(config.server_id, store.get(), parts, clock,
                                                   debug_clock.get());
-  ThriftServer server(config.thrift, handler);
+  ThriftServerOptions serving = config.thrift;
+  serving.waiters = &waiters;
+  ThriftServer server(serving, handler);
   s = server.Start();
   if (!s.ok()) {
     LOG(ERROR) << s.ToString();

@@ -33,10 +33,14 @@ DEFINE_uint64(disk_bytes, 4ull << 30,
               "Bound of the disk tier (encoded records). Past it, the records spilled longest "
               "ago are deleted first.");
 DEFINE_uint64(io_threads, 1,
-              "Ignored: the server runs one IO thread (docs/OPERATIONS.md, Known limits). "
-              "Accepted so that flagfiles of earlier versions still start.");
+              "Ignored (replaced by --loop_threads). Accepted so that flagfiles of earlier "
+              "versions still start.");
+DEFINE_uint64(loop_threads, 0,
+              "Event-loop threads that read, run and answer requests (docs/SERVING.md). 0: one "
+              "per core, at most 8.");
 DEFINE_uint64(worker_threads, 4,
-              "Threads that execute requests; 0 runs them on the event-loop thread.");
+              "Threads for requests that wait for a disk or Redis read (or a drain's flush); "
+              "0 runs them on the event loops, which then stall while they wait.");
 DEFINE_uint64(max_connections, 10000, "Connections beyond this are closed on accept.");
 DEFINE_int64(expiry_interval_ms, 100, "How often the expiry reaper runs.");
 DEFINE_uint64(expiry_budget, 2000, "Most expired items the reaper reclaims per run.");
@@ -156,6 +160,7 @@ Status ConfigFromFlags(ServerConfig* c) {
   }
   c->thrift.host = FLAGS_host;
   c->thrift.port = FLAGS_port;
+  c->thrift.loop_threads = FLAGS_loop_threads;
   c->thrift.worker_threads = FLAGS_worker_threads;
   c->thrift.max_value_bytes = FLAGS_max_value_bytes;
   c->thrift.max_connections = FLAGS_max_connections;

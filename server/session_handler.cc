@@ -5,7 +5,10 @@
 
 #include <utility>
 
+#include "server/lock_waiters.h"
+#include "server/request_signals.h"
 #include "storage/limits.h"
+#include "util/blocking.h"
 
 namespace sessionserver {
 namespace {
@@ -154,7 +157,9 @@ const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
 
 const char* const kOpNames[] = {"get",       "get_exclusive", "release_exclusive", "put",
                                 "remove",    "reset_timeout", "revalidate",        "locate",
-                                "replicate", "info"};
+                                "replicate", "info",          "get_waiting"};
+// The longest getWaiting wait.
+constexpr int32_t kMaxWaitMs = 60'000;
 constexpr size_t kMaxReplicaOps = 1024;  // Thrift's container limit on this server
 // Versions are compared exactly by Redis's Lua (doubles) only below 2^53.
 constexpr int64_t kMaxVersion = int64_t{1} << 53;
@@ -185,6 +190,7 @@ fleet::ServerState SessionHandler::State() const {
 
 bool SessionHandler::HandOff(const std::string& id) {
   if (!handing_off_.load(std::memory_order_relaxed)) return false;
+  if (!MayBlock()) throw WouldBlock{};  // it waits for Redis: not on an event loop
   const int64_t now = clock_->NowMicros();
   if (now < handoff_paused_until_us_.load(std::memory_order_relaxed)) return false;
   // The lock holder's own requests (put, release, remove) never come here; other requests of a
@@ -215,6 +221,20 @@ void SessionHandler::WriteThrough(const std::string& id) {
   }
 }
 
+void SessionHandler::Check(Op op, const Status& s) {
+  if (s.IsWouldBlock()) Yield(op);
+  ThrowIfError(s);
+}
+
+void SessionHandler::Yield(Op op) {
+  requests_[op].fetch_sub(1, std::memory_order_relaxed);  // counted again where it runs
+  throw WouldBlock{};
+}
+
+void SessionHandler::Released(const std::string& id) {
+  if (parts_.waiters != nullptr) parts_.waiters->Release(id);
+}
+
 void SessionHandler::SetServerId(std::string id) {
   MutexLock l(&id_mu_);
   server_id_ = std::move(id);
@@ -242,54 +262,78 @@ void SessionHandler::FillGetResult(const ReadResult& r, thrift::GetResult* out) 
   out->version = static_cast<int64_t>(r.version);
 }
 
-void SessionHandler::get(thrift::GetResult& result, const std::string& session_id) {
-  Count(kGet);
+void SessionHandler::Read(Op op, const std::string& session_id, bool exclusive,
+                          thrift::GetResult* result) {
+  Count(op);
   if (HandOff(session_id)) {
-    result.status = thrift::Status::MOVED;
+    result->status = thrift::Status::MOVED;
     return;
   }
   ReadResult r;
-  ThrowIfError(store_->Get(session_id, &r));
-  FillGetResult(r, &result);
+  Check(op, exclusive ? store_->GetExclusive(session_id, &r) : store_->Get(session_id, &r));
+  FillGetResult(r, result);
+}
+
+void SessionHandler::get(thrift::GetResult& result, const std::string& session_id) {
+  Read(kGet, session_id, /*exclusive=*/false, &result);
 }
 
 void SessionHandler::getExclusive(thrift::GetResult& result, const std::string& session_id) {
-  Count(kGetExclusive);
-  if (HandOff(session_id)) {
-    result.status = thrift::Status::MOVED;
-    return;
+  Read(kGetExclusive, session_id, /*exclusive=*/true, &result);
+}
+
+void SessionHandler::getWaiting(thrift::GetResult& result, const std::string& session_id,
+                                bool exclusive, int32_t wait_ms) {
+  if (wait_ms < 0 || wait_ms > kMaxWaitMs) {
+    Count(kGetWaiting);
+    ThrowIfError(Status::InvalidArgument("waitMs must be 0.." + std::to_string(kMaxWaitMs)));
   }
-  ReadResult r;
-  ThrowIfError(store_->GetExclusive(session_id, &r));
-  FillGetResult(r, &result);
+  Read(kGetWaiting, session_id, exclusive, &result);
+  result.waited = Resumed();
+  if (result.status == thrift::Status::LOCKED && wait_ms > 0 && MayPark()) {
+    requests_[kGetWaiting].fetch_sub(1, std::memory_order_relaxed);  // counted when answered
+    throw Parked{session_id, wait_ms};
+  }
 }
 
 thrift::Status::type SessionHandler::releaseExclusive(const std::string& session_id,
                                                       int64_t lock_cookie) {
+  if (handing_off_.load(std::memory_order_relaxed) && !MayBlock()) {
+    throw WouldBlock{};  // the change is written through to Redis before the answer
+  }
   Count(kRelease);
   WriteResult w;
-  ThrowIfError(store_->ReleaseExclusive(session_id, lock_cookie, &w));
+  Check(kRelease, store_->ReleaseExclusive(session_id, lock_cookie, &w));
   WriteThrough(session_id);
+  if (w.outcome == Outcome::kOk) Released(session_id);
   return ToThrift(w.outcome);
 }
 
 thrift::Status::type SessionHandler::put(const std::string& session_id, const std::string& data,
                                          int32_t timeout_minutes, int64_t lock_cookie,
                                          bool create_uninitialized) {
+  if (handing_off_.load(std::memory_order_relaxed) && !MayBlock()) {
+    throw WouldBlock{};  // the change is written through to Redis before the answer
+  }
   Count(kPut);
   if (lock_cookie == 0 && HandOff(session_id)) return thrift::Status::MOVED;
   WriteResult w;
-  ThrowIfError(
-      store_->Put(session_id, data, timeout_minutes, lock_cookie, create_uninitialized, &w));
+  Check(kPut,
+        store_->Put(session_id, data, timeout_minutes, lock_cookie, create_uninitialized, &w));
   WriteThrough(session_id);
+  if (w.outcome == Outcome::kOk && lock_cookie != 0) Released(session_id);
   return ToThrift(w.outcome);
 }
 
 thrift::Status::type SessionHandler::remove(const std::string& session_id, int64_t lock_cookie) {
+  if (handing_off_.load(std::memory_order_relaxed) && !MayBlock()) {
+    throw WouldBlock{};  // the change is written through to Redis before the answer
+  }
   Count(kRemove);
   WriteResult w;
-  ThrowIfError(store_->Remove(session_id, lock_cookie, &w));
+  Check(kRemove, store_->Remove(session_id, lock_cookie, &w));
   WriteThrough(session_id);
+  if (w.outcome == Outcome::kOk) Released(session_id);
   return ToThrift(w.outcome);
 }
 
@@ -297,11 +341,12 @@ thrift::Status::type SessionHandler::resetTimeout(const std::string& session_id)
   Count(kResetTimeout);
   if (HandOff(session_id)) return thrift::Status::MOVED;
   WriteResult w;
-  ThrowIfError(store_->ResetTimeout(session_id, &w));
+  Check(kResetTimeout, store_->ResetTimeout(session_id, &w));
   return ToThrift(w.outcome);
 }
 
 thrift::Status::type SessionHandler::revalidate(const std::string& session_id) {
+  if (!MayBlock()) throw WouldBlock{};  // reads Redis
   Count(kRevalidate);
   WriteResult w;
   const Status s = store_->Revalidate(session_id, &w);
@@ -312,6 +357,7 @@ thrift::Status::type SessionHandler::revalidate(const std::string& session_id) {
 }
 
 void SessionHandler::locate(thrift::Location& result, const std::string& session_id) {
+  if (!MayBlock()) throw WouldBlock{};  // reads the disk tier and the journal
   Count(kLocate);
   Location where;
   ThrowIfError(store_->Locate(session_id, &where));
@@ -328,6 +374,7 @@ void SessionHandler::locate(thrift::Location& result, const std::string& session
 }
 
 void SessionHandler::info(thrift::ServerInfo& result) {
+  if (!MayBlock()) throw WouldBlock{};  // reads every part's counters (some take locks long)
   Count(kInfo);
   {
     MutexLock l(&id_mu_);
@@ -353,6 +400,7 @@ void SessionHandler::debugAdvanceClock(int64_t millis) {
 void SessionHandler::replicate(std::vector<int32_t>& result,
                                const std::vector<thrift::ReplicaOp>& ops,
                                const std::string& origin_dc) {
+  if (!MayBlock()) throw WouldBlock{};  // reads this site's Redis
   Count(kReplicate);
   if (ops.size() > kMaxReplicaOps) {
     ThrowIfError(Status::InvalidArgument("at most " + std::to_string(kMaxReplicaOps) +
@@ -391,6 +439,7 @@ std::map<std::string, int64_t> SessionHandler::Counters() const {
         static_cast<int64_t>(requests_[op].load(std::memory_order_relaxed));
   }
   c["invalid_requests"] = static_cast<int64_t>(invalid_requests_.load(std::memory_order_relaxed));
+  c["requests_parked"] = parts_.waiters ? static_cast<int64_t>(parts_.waiters->size()) : 0;
   c["handoffs"] = static_cast<int64_t>(handoffs_.load(std::memory_order_relaxed));
   c["handoff_timeouts"] = static_cast<int64_t>(handoff_timeouts_.load(std::memory_order_relaxed));
   c["handoff_replication_timeouts"] =

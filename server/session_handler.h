@@ -2,7 +2,13 @@
 // to the SessionStore, translates Status into the protocol's InvalidRequest, and counts requests.
 // Exceptions exist only here, because Thrift-generated code expects them.
 //
-// Thread-safe: Thrift calls it from many worker threads at once.
+// On the serving edge's event loops (util/blocking.h, server/request_signals.h) it throws
+// WouldBlock, before changing anything, for a request that must wait for I/O (a session not in
+// memory; revalidate, locate, info, replicate; any request while draining), and Parked for a
+// getWaiting that found the session locked. It wakes parked requests (LockWaiters) when a lock
+// is released.
+//
+// Thread-safe: the edge calls it from many threads at once.
 #ifndef SESSIONSERVER_SERVER_SESSION_HANDLER_H_
 #define SESSIONSERVER_SERVER_SESSION_HANDLER_H_
 
@@ -14,6 +20,7 @@
 
 #include "SessionService.h"
 #include "fleet/server_state.h"
+#include "server/lock_waiters.h"
 #include "storage/backing_store.h"
 #include "storage/disk_tier.h"
 #include "storage/journal.h"
@@ -33,6 +40,7 @@ class SessionHandler : public thrift::SessionServiceIf {
     const BackingStore* backing_store = nullptr;
     const Journal* journal = nullptr;
     WriteBehind* replicator = nullptr;  // the queue to the other data centre
+    LockWaiters* waiters = nullptr;     // requests parked on a lock (getWaiting); may be null
   };
 
   // None of the pointers is owned; all must outlive the handler. `debug_clock` is null unless
@@ -42,6 +50,8 @@ class SessionHandler : public thrift::SessionServiceIf {
 
   void get(thrift::GetResult& result, const std::string& session_id) override;
   void getExclusive(thrift::GetResult& result, const std::string& session_id) override;
+  void getWaiting(thrift::GetResult& result, const std::string& session_id, bool exclusive,
+                  int32_t wait_ms) override;
   thrift::Status::type releaseExclusive(const std::string& session_id,
                                         int64_t lock_cookie) override;
   thrift::Status::type put(const std::string& session_id, const std::string& data,
@@ -82,12 +92,20 @@ class SessionHandler : public thrift::SessionServiceIf {
     kLocate,
     kReplicate,
     kInfo,
+    kGetWaiting,
     kOpCount
   };
 
   void Count(Op op) { requests_[op].fetch_add(1, std::memory_order_relaxed); }
   // Throws InvalidRequest (bad input) or TApplicationException (anything else) if !s.ok().
   void ThrowIfError(const Status& s);
+  // ThrowIfError, but a WouldBlock status un-counts `op` and throws WouldBlock (request_signals.h).
+  void Check(Op op, const Status& s);
+  [[noreturn]] void Yield(Op op);
+  // get, getExclusive and getWaiting (counted as `op`).
+  void Read(Op op, const std::string& session_id, bool exclusive, thrift::GetResult* result);
+  // Wakes the requests parked on the lock of `id` (a request may just have released it).
+  void Released(const std::string& id);
   static void FillGetResult(const ReadResult& r, thrift::GetResult* out);
   // Draining: true if the request for `id` is to be answered MOVED (see SetState).
   bool HandOff(const std::string& id);

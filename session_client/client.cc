@@ -112,6 +112,11 @@ class Server {
     return now_us < moved_until_us_;
   }
 
+  // Whether the server waits out locks itself (getWaiting); false once it answered that it does
+  // not know the method (a server older than it): then the client polls.
+  bool WaitsOnLocks() const { return waits_on_locks_.load(std::memory_order_relaxed); }
+  void NoLockWaits() { waits_on_locks_.store(false, std::memory_order_relaxed); }
+
   // An idle connection that is still open, or null (then the caller opens one).
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_) {
     std::unique_ptr<Connection> c;
@@ -160,6 +165,7 @@ class Server {
   int64_t moved_until_us_ GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
   Breaker breaker_;
+  std::atomic<bool> waits_on_locks_{true};
 };
 
 }  // namespace
@@ -609,8 +615,8 @@ class ClientImpl : public SessionClient {
 
   // One RPC on `server` with a pooled connection. Could not reach it: IOError (counts against
   // its breaker, drops its idle connections). It answered InvalidRequest: InvalidArgument. It
-  // failed the request (e.g. its Redis is unreadable): Unavailable. A reply that does not parse:
-  // Internal.
+  // failed the request (e.g. its Redis is unreadable): Unavailable. It does not know the method
+  // (a server older than this client): NotFound. A reply that does not parse: Internal.
   template <typename Fn>
   Status Call(Server* server, Fn fn) {
     if (server == nullptr) return Status::IOError("server not in the membership view");
@@ -632,6 +638,9 @@ class ClientImpl : public SessionClient {
       return Status::InvalidArgument(e.message);
     } catch (const apache::thrift::TApplicationException& e) {
       server->ReturnIdle(std::move(c));
+      if (e.getType() == apache::thrift::TApplicationException::UNKNOWN_METHOD) {
+        return Status::NotFound(server->id() + ": " + e.what());
+      }
       return Status::Unavailable(server->id() + ": " + e.what());
     } catch (const apache::thrift::protocol::TProtocolException& e) {
       ++rpc_errors_;
@@ -650,23 +659,36 @@ class ClientImpl : public SessionClient {
   }
 
   // get/getExclusive on `server`, waiting out other requests' locks (bounded by lock_wait_ms in
-  // all). *found = false if the session is gone.
+  // all). The server waits for the lock's release itself (getWaiting: answered the moment the
+  // holder lets go), each call for at most half the call timeout; a server older than that
+  // method is polled every lock_poll_ms instead. *found = false if the session is gone.
   Status Fetch(Server* server, bool exclusive, Session* session, bool* found) {
     const int64_t deadline = MonotonicMicros() + options_.lock_wait_ms * 1000;
     while (true) {
       thrift::GetResult r;
+      const int64_t wait_ms =
+          std::min<int64_t>((deadline - MonotonicMicros()) / 1000, options_.call_timeout_ms / 2);
+      const bool server_waits = server->WaitsOnLocks() && wait_ms > 0;
+      const int64_t started_us = MonotonicMicros();
       Status s = Call(server, [&](Rpc* rpc) {
-        if (exclusive) {
+        if (server_waits) {
+          rpc->getWaiting(r, session->id_, exclusive, static_cast<int32_t>(wait_ms));
+        } else if (exclusive) {
           rpc->getExclusive(r, session->id_);
         } else {
           rpc->get(r, session->id_);
         }
       });
+      if (server_waits && s.IsNotFound()) {  // an older server: poll it
+        server->NoLockWaits();
+        continue;
+      }
       if (!s.ok()) return s;
       if (r.status == thrift::Status::NOT_FOUND) {
         *found = false;
         return Status::OK();
       }
+      if (r.waited) ++lock_waits_;  // the server waited out another request's lock
       if (r.status == thrift::Status::OK) {
         *found = true;
         session->server_id_ = server->id();
@@ -691,8 +713,12 @@ class ClientImpl : public SessionClient {
           continue;
         }
       }
-      ++lock_waits_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(options_.lock_poll_ms));
+      if (!r.waited) ++lock_waits_;  // (a wait is counted above)
+      // Answered LOCKED before its wait was over: the server could not wait (or another waiter
+      // took the lock first); pause as a poll would.
+      if (!server_waits || MonotonicMicros() - started_us < wait_ms * 1000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(options_.lock_poll_ms));
+      }
     }
   }
 

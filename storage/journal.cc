@@ -48,20 +48,27 @@ class RocksJournal : public Journal {
     write_options_.sync = options.sync;
   }
 
-  Status Append(uint64_t seq, const BackingOp& op) override {
-    if (op.kind == BackingOp::Kind::kTouch) {
-      return Status::InvalidArgument("touches are not journaled");
-    }
+  Status AppendBatch(const std::vector<std::pair<uint64_t, const BackingOp*>>& entries) override {
+    rocksdb::WriteBatch batch;
     std::string value;
-    value.push_back(static_cast<char>(kEntryFormatV1));
-    value.push_back(static_cast<char>(op.kind == BackingOp::Kind::kPut ? kKindPut : kKindRemove));
-    value.append(EncodeDiskRecord(op.item.id, op.item, op.data(), 0));
+    for (const auto& [seq, op] : entries) {
+      if (op->kind == BackingOp::Kind::kTouch) {
+        return Status::InvalidArgument("touches are not journaled");
+      }
+      value.clear();
+      value.push_back(static_cast<char>(kEntryFormatV1));
+      value.push_back(
+          static_cast<char>(op->kind == BackingOp::Kind::kPut ? kKindPut : kKindRemove));
+      value.append(EncodeDiskRecord(op->item.id, op->item, op->data(), 0));
+      batch.Put(EncodeKey(seq, op->item.id), value);
+    }
+    if (entries.empty()) return Status::OK();
     Status s;
     {
       MutexLock l(&write_mu_);
-      s = Count(db_->Put(write_options_, EncodeKey(seq, op.item.id), value));
+      s = Count(db_->Write(write_options_, &batch));
     }
-    if (s.ok()) appends_.fetch_add(1, std::memory_order_relaxed);
+    if (s.ok()) appends_.fetch_add(entries.size(), std::memory_order_relaxed);
     return s;
   }
 

@@ -49,7 +49,12 @@ class Journal {
 
   // Records `op` (a put or remove; put values included) under `seq`. Durable as described above
   // once it returns OK.
-  virtual Status Append(uint64_t seq, const BackingOp& op) = 0;
+  Status Append(uint64_t seq, const BackingOp& op) { return AppendBatch({{seq, &op}}); }
+
+  // Records every entry (seq, op) in one atomic write: one write-ahead-log append (and, with
+  // `sync`, one fsync) for the lot; the group commit of the serving edge (storage/commit_group.h).
+  // InvalidArgument, and nothing is written, if any op is a touch.
+  virtual Status AppendBatch(const std::vector<std::pair<uint64_t, const BackingOp*>>& entries) = 0;
 
   // Deletes the entries, in one atomic batch.
   virtual Status Erase(const std::vector<JournalKey>& keys) = 0;

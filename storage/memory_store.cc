@@ -21,6 +21,7 @@
 #include "storage/session_store.h"
 #include "storage/spill_writer.h"
 #include "storage/write_behind.h"
+#include "util/blocking.h"
 #include "util/hash.h"
 
 namespace sessionserver {
@@ -327,6 +328,12 @@ class MemoryStore : public SessionStore {
       op(segment, static_cast<uint32_t>(h), clock_->NowMicros(), &lo, &load);
       Dispose(&lo);
       if (!load.needed) return Status::OK();
+      if (!MayBlock()) {  // an event-loop thread: nothing has changed; run it where it may block
+        Leftovers cancel;
+        segment->CancelLoad(id, &load, &cancel);
+        Dispose(&cancel);
+        return Status::WouldBlock("the item must be read from a lower tier");
+      }
       Status s = ReadLower(id, h, backing_failure_is_absent, &load);
       if (!s.ok()) {
         Leftovers cancel;
@@ -446,7 +453,9 @@ class MemoryStore : public SessionStore {
     }
     if (lo->journal_seq != 0) options_.write_behind->Persist(lo->journal_op, lo->journal_seq);
     if (lo->staged && writer_) writer_->Kick();
-    if (lo->over_soft_bound && writer_) writer_->WaitForProgress(kBackpressureWaitUs);
+    // Backpressure waits only where waiting may block (an event loop does not stall its other
+    // connections; the staging area's hard bound still holds there).
+    if (lo->over_soft_bound && writer_ && MayBlock()) writer_->WaitForProgress(kBackpressureWaitUs);
     if (lo->pinned != nullptr) Unref(lo->pinned);
     lo->released.ForEach(Unref);
     lo->evicted.ForEach(Unref);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "storage/commit_group.h"
+
 namespace sessionserver {
 namespace {
 
@@ -107,20 +109,30 @@ void WriteBehind::Overflow(Pending* p, uint64_t seq) {
 }
 
 void WriteBehind::Persist(const BackingOp& op, uint64_t seq) {
-  const Status s = options_.journal->Append(seq, op);
+  if (CommitGroup* group = CommitGroup::Current()) {
+    group->Add(this, op, seq);  // journaled with the rest of the group (commit_group.h)
+    return;
+  }
+  PersistBatch({{seq, &op}});
+}
+
+void WriteBehind::PersistBatch(const std::vector<std::pair<uint64_t, const BackingOp*>>& entries) {
+  if (entries.empty()) return;
+  const Status s = options_.journal->AppendBatch(entries);
   MutexLock l(&mu_);
   if (!s.ok()) {
     ++stats_.journal_errors;
     LOG_EVERY_N(ERROR, 100) << "journal append failed: " << s.ToString();
   }
-  auto it = pending_.find(op.item.id);
-  if (it != pending_.end() && it->second.unpersisted > 0) {
+  for (const auto& [seq, op] : entries) {
+    auto it = pending_.find(op->item.id);
+    if (it == pending_.end() || it->second.unpersisted == 0) continue;
     Pending& p = it->second;
     --p.unpersisted;
     if (!s.ok() && p.data_seq == seq) {  // its value was to be read back from the journal
-      p.op = op;
+      p.op = *op;
       p.data_seq = 0;
-      pending_bytes_ += op.data().size();
+      pending_bytes_ += op->data().size();
     }
   }
   cv_.SignalAll();

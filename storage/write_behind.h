@@ -98,8 +98,13 @@ class WriteBehind {
 
   // Appends `op` (as passed to Enqueue, which returned `seq`) to the journal. Call with no lock
   // held, before answering the request that made the change. Failures are counted and logged; the
-  // change stays queued (it is only missing from the journal).
+  // change stays queued (it is only missing from the journal). With a CommitGroup installed on
+  // the calling thread, the append is left to that group's Commit (storage/commit_group.h).
   void Persist(const BackingOp& op, uint64_t seq) EXCLUDES(mu_);
+
+  // Persist for several (seq, op) at once: one journal write.
+  void PersistBatch(const std::vector<std::pair<uint64_t, const BackingOp*>>& entries)
+      EXCLUDES(mu_);
 
   // Queues what the journal holds (changes acknowledged before a crash or an unfinished
   // shutdown) without journaling them again. Call once, before Enqueue is first called.

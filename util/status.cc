@@ -25,6 +25,9 @@ std::string Status::ToString() const {
     case Code::kNotFound:
       name = "Not found";
       break;
+    case Code::kWouldBlock:
+      name = "Would block";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -18,7 +18,8 @@ class Status {
     kCorruption,
     kUnavailable,
     kInternal,
-    kNotFound
+    kNotFound,
+    kWouldBlock  // the work needs I/O the calling thread may not do (util/blocking.h)
   };
 
   Status() = default;
@@ -29,10 +30,12 @@ class Status {
   static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, msg); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
+  static Status WouldBlock(std::string msg) { return Status(Code::kWouldBlock, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
+  bool IsWouldBlock() const { return code_ == Code::kWouldBlock; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 

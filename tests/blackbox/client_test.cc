@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <random>
@@ -200,6 +201,33 @@ TEST_F(ClientTest, ConcurrentExclusiveUpdatesLoseNothing) {
     EXPECT_NE(cart.find("t" + std::to_string(t) + ";"), std::string::npos) << cart;
   }
   EXPECT_GT(app->GetStats().lock_waits, 0u) << "the requests really contended";
+}
+
+// The server waits out the lock (getWaiting) and answers the moment the holder commits: the
+// waiting load finishes long before a poll of lock_poll_ms could have asked again.
+TEST_F(ClientTest, AWaitingLoadIsAnsweredWhenTheHolderCommits) {
+  ClientOptions patient;
+  patient.lock_poll_ms = 20'000;  // a poll would take this long to ask again
+  patient.lock_wait_ms = 60'000;
+  patient.call_timeout_ms = 2'000;  // the server waits up to 1 s per call
+  auto app = NewClient(patient);
+  const std::string cookie = AddItem(app.get(), "", "first");
+  std::unique_ptr<Session> held;
+  ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &held).ok());
+  auto waiter = std::async(std::launch::async, [&] {
+    std::unique_ptr<Session> s;
+    const Status st = app->Load(cookie, /*exclusive=*/true, &s);
+    return st.ok() ? s->Get("cart").value_or("") : st.ToString();
+  });
+  // One server-side wait ran out (LOCKED after 1 s) and the next is under way.
+  ASSERT_TRUE(Eventually([&] { return app->GetStats().lock_waits >= 1; }));
+  held->Set("cart", "first;second;");
+  std::string ignored;
+  const auto committed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(app->Commit(held.get(), &ignored).ok());
+  EXPECT_EQ(waiter.get(), "first;second;");
+  EXPECT_LT(std::chrono::steady_clock::now() - committed, std::chrono::seconds(10))
+      << "answered on release, not by a poll";
 }
 
 TEST_F(ClientTest, SignOutWinsOverASaveInFlight) {

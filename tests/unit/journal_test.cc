@@ -100,5 +100,21 @@ TEST_F(JournalTest, EntriesThatDoNotDecodeAreDroppedNotReplayed) {
   EXPECT_EQ(journal_->GetStats().corrupt, 2u) << "dropped for good the first time";
 }
 
+TEST_F(JournalTest, AppendBatchWritesAllOrNothing) {
+  Open();
+  const BackingOp a = Put("a", "one", 1), b = Put("b", "two", 2);
+  const BackingOp touch{BackingOp::Kind::kTouch, ItemRecord{"c", "", 20, 1, 3, false}};
+  EXPECT_TRUE(journal_->AppendBatch({{5, &a}, {6, &touch}}).IsInvalidArgument());
+  EXPECT_TRUE(ReplayAll(true).empty()) << "a batch with a touch writes nothing";
+  ASSERT_TRUE(journal_->AppendBatch({{7, &a}, {8, &b}}).ok());
+  EXPECT_EQ(journal_->GetStats().appends, 2u);
+  const auto entries = ReplayAll(true);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].first, 7u);
+  EXPECT_EQ(entries[0].second.item.data, "one");
+  EXPECT_EQ(entries[1].first, 8u);
+  EXPECT_EQ(entries[1].second.item.data, "two");
+}
+
 }  // namespace
 }  // namespace sessionserver

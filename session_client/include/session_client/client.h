@@ -23,7 +23,9 @@
 // site answers, the other site's servers are tried next, so a user survives the loss of a site.
 //
 // Locking follows ../shared/SESSION-PROTOCOL.md: an exclusive load that finds the session locked
-// polls until `lock_wait_ms` passes, force-releasing a lock older than `request_timeout_ms`.
+// waits until `lock_wait_ms` passes, force-releasing a lock older than `request_timeout_ms`. The
+// server does the waiting (getWaiting: the load is answered the moment the lock is released);
+// a server older than that method is polled every `lock_poll_ms`.
 // A new session is created uninitialized and then loaded exclusively, so concurrent first
 // requests of one session are serialised.
 //
@@ -75,9 +77,10 @@ struct ClientOptions {
   int32_t session_timeout_minutes = 20;
   int64_t connect_timeout_ms = 200;
   int64_t call_timeout_ms = 1000;  // per RPC (send and receive)
-  // An exclusive load waits this long at most for another request's lock, polling.
+  // An exclusive load waits this long at most for another request's lock (on the server; each
+  // call waits at most call_timeout_ms / 2 there).
   int64_t lock_wait_ms = 5000;
-  int64_t lock_poll_ms = 20;
+  int64_t lock_poll_ms = 20;  // how often a server that cannot wait is asked again
   // A lock held longer than this belongs to a request that is gone: force-release it
   // (ASP.NET's executionTimeout). Default 110 s.
   int64_t request_timeout_ms = 110'000;
@@ -136,6 +139,7 @@ struct ClientStats {
   uint64_t cookies_rejected = 0;        // did not open (tampered, retired key, ...)
   uint64_t cookies_foreign_server = 0;  // opened but named a server outside the view
   uint64_t failovers = 0;               // requests served by a server other than the cookie's
+  // lock_waits: calls that found the session locked (answered LOCKED, or waited on the server).
   uint64_t lock_waits = 0, locks_forced = 0;
   uint64_t rpc_errors = 0;
   uint64_t view_refreshes = 0;     // successful registry reads
