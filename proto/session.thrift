@@ -154,6 +154,17 @@ service SessionService {
       throws (1: InvalidRequest e)
 
   /**
+   * Starts a new session: creates the item uninitialized (empty data, timeoutMinutes 1..525600)
+   * and locks it, answering as getExclusive would (OK, initializeItem true, the lock cookie).
+   * Only for an id the caller has just drawn from at least 128 random bits: the server does not
+   * ask the backing store whether the id exists (it cannot), so one call does what put with
+   * createUninitialized and getExclusive do, without a Redis read. An id the server holds after
+   * all is treated as by put(createUninitialized) and getExclusive (LOCKED if it is locked).
+   * MOVED from a draining server. Servers older than this method answer UNKNOWN_METHOD.
+   */
+  GetResult startSession(1: string sessionId, 2: i32 timeoutMinutes) throws (1: InvalidRequest e)
+
+  /**
    * Unlocks the item if lockCookie is the holder's. OK if it was not locked; LOCKED on a wrong
    * cookie; NOT_FOUND if there is no item.
    */

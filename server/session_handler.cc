@@ -157,7 +157,7 @@ const std::pair<const char*, uint64_t DiskTierStats::*> kDiskCounters[] = {
 
 const char* const kOpNames[] = {"get",       "get_exclusive", "release_exclusive", "put",
                                 "remove",    "reset_timeout", "revalidate",        "locate",
-                                "replicate", "info",          "get_waiting"};
+                                "replicate", "info",          "get_waiting",       "start_session"};
 // The longest getWaiting wait.
 constexpr int32_t kMaxWaitMs = 60'000;
 constexpr size_t kMaxReplicaOps = 1024;  // Thrift's container limit on this server
@@ -294,6 +294,20 @@ void SessionHandler::getWaiting(thrift::GetResult& result, const std::string& se
     requests_[kGetWaiting].fetch_sub(1, std::memory_order_relaxed);  // counted when answered
     throw Parked{session_id, wait_ms};
   }
+}
+
+void SessionHandler::startSession(thrift::GetResult& result, const std::string& session_id,
+                                  int32_t timeout_minutes) {
+  Count(kStartSession);
+  if (HandOff(session_id)) {  // draining: a new session goes to another server
+    result.status = thrift::Status::MOVED;
+    return;
+  }
+  WriteResult w;
+  Check(kStartSession, store_->CreateFresh(session_id, timeout_minutes, &w));
+  ReadResult r;
+  Check(kStartSession, store_->GetExclusive(session_id, &r));  // in memory: no I/O
+  FillGetResult(r, &result);
 }
 
 thrift::Status::type SessionHandler::releaseExclusive(const std::string& session_id,

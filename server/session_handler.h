@@ -52,6 +52,8 @@ class SessionHandler : public thrift::SessionServiceIf {
   void getExclusive(thrift::GetResult& result, const std::string& session_id) override;
   void getWaiting(thrift::GetResult& result, const std::string& session_id, bool exclusive,
                   int32_t wait_ms) override;
+  void startSession(thrift::GetResult& result, const std::string& session_id,
+                    int32_t timeout_minutes) override;
   thrift::Status::type releaseExclusive(const std::string& session_id,
                                         int64_t lock_cookie) override;
   thrift::Status::type put(const std::string& session_id, const std::string& data,
@@ -93,6 +95,7 @@ class SessionHandler : public thrift::SessionServiceIf {
     kReplicate,
     kInfo,
     kGetWaiting,
+    kStartSession,
     kOpCount
   };
 

@@ -56,6 +56,7 @@ namespace {
 
 using apache::thrift::TException;
 using apache::thrift::protocol::TBinaryProtocol;
+using apache::thrift::transport::TBufferedTransport;
 using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransport;
@@ -65,6 +66,10 @@ using Rpc = thrift::SessionServiceClient;
 // refuse them after they were saved. The server's own frame limit (storage/limits.h) for the
 // largest --max_value_bytes any server may run with.
 constexpr int kMaxFrameBytes = static_cast<int>(FrameLimit(kMaxValueBytesCeiling));
+// Bytes read ahead from a connection's socket (replies of typical 1-5 KiB sessions fit), and
+// the write buffer under the framing (a frame is written whole either way).
+constexpr uint32_t kReadBufferBytes = 16 << 10;
+constexpr uint32_t kWriteBufferBytes = 512;
 
 struct Connection {
   std::shared_ptr<TSocket> socket;
@@ -112,10 +117,11 @@ class Server {
     return now_us < moved_until_us_;
   }
 
-  // Whether the server waits out locks itself (getWaiting); false once it answered that it does
-  // not know the method (a server older than it): then the client polls.
-  bool WaitsOnLocks() const { return waits_on_locks_.load(std::memory_order_relaxed); }
-  void NoLockWaits() { waits_on_locks_.store(false, std::memory_order_relaxed); }
+  // Whether the server knows the methods added with the serving edge (getWaiting,
+  // startSession); false once it answered that it does not know one (an older server): then the
+  // client uses the original ones (and polls for locks).
+  bool KnowsNewMethods() const { return new_methods_.load(std::memory_order_relaxed); }
+  void UsesOldMethods() { new_methods_.store(false, std::memory_order_relaxed); }
 
   // An idle connection that is still open, or null (then the caller opens one).
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_) {
@@ -150,7 +156,11 @@ class Server {
     socket->setSendTimeout(static_cast<int>(options_.call_timeout_ms));
     auto c = std::make_unique<Connection>();
     c->socket = socket;
-    c->transport = std::make_shared<TFramedTransport>(socket, config);
+    // Buffered under the framing: a reply's length and body (a typical session's) come in one
+    // recv instead of two.
+    auto buffered =
+        std::make_shared<TBufferedTransport>(socket, kReadBufferBytes, kWriteBufferBytes, config);
+    c->transport = std::make_shared<TFramedTransport>(buffered, config);
     c->rpc = std::make_unique<Rpc>(std::make_shared<TBinaryProtocol>(c->transport));
     c->transport->open();
     return c;
@@ -165,7 +175,7 @@ class Server {
   int64_t moved_until_us_ GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
   Breaker breaker_;
-  std::atomic<bool> waits_on_locks_{true};
+  std::atomic<bool> new_methods_{true};
 };
 
 }  // namespace
@@ -668,7 +678,7 @@ class ClientImpl : public SessionClient {
       thrift::GetResult r;
       const int64_t wait_ms =
           std::min<int64_t>((deadline - MonotonicMicros()) / 1000, options_.call_timeout_ms / 2);
-      const bool server_waits = server->WaitsOnLocks() && wait_ms > 0;
+      const bool server_waits = server->KnowsNewMethods() && wait_ms > 0;
       const int64_t started_us = MonotonicMicros();
       Status s = Call(server, [&](Rpc* rpc) {
         if (server_waits) {
@@ -680,7 +690,7 @@ class ClientImpl : public SessionClient {
         }
       });
       if (server_waits && s.IsNotFound()) {  // an older server: poll it
-        server->NoLockWaits();
+        server->UsesOldMethods();
         continue;
       }
       if (!s.ok()) return s;
@@ -691,12 +701,7 @@ class ClientImpl : public SessionClient {
       if (r.waited) ++lock_waits_;  // the server waited out another request's lock
       if (r.status == thrift::Status::OK) {
         *found = true;
-        session->server_id_ = server->id();
-        session->lock_cookie_ = exclusive ? r.lockCookie : 0;
-        session->is_new_ = r.initializeItem;
-        session->raw_ = r.data;
-        Attributes attrs;
-        if (DecodeAttributes(r.data, &attrs)) session->attrs_ = std::move(attrs);
+        Fill(server, exclusive, r, session);
         return Status::OK();
       }
       if (r.status != thrift::Status::LOCKED) return Answer(server, r.status);
@@ -722,6 +727,46 @@ class ClientImpl : public SessionClient {
     }
   }
 
+  // Takes what an OK get/getExclusive from `server` answered into `session`.
+  static void Fill(Server* server, bool exclusive, const thrift::GetResult& r, Session* session) {
+    session->server_id_ = server->id();
+    session->lock_cookie_ = exclusive ? r.lockCookie : 0;
+    session->is_new_ = r.initializeItem;
+    session->raw_ = r.data;
+    Attributes attrs;
+    if (DecodeAttributes(r.data, &attrs)) session->attrs_ = std::move(attrs);
+  }
+
+  // Creates the new session `session->id_` uninitialized on `server` and locks it: one
+  // startSession call, or (a server older than that method) put(createUninitialized) and an
+  // exclusive load. *found = false if it vanished at once.
+  Status Create(Server* server, Session* session, bool* found) {
+    if (server->KnowsNewMethods()) {
+      thrift::GetResult r;
+      Status c = Call(server, [&](Rpc* rpc) {
+        rpc->startSession(r, session->id_, options_.session_timeout_minutes);
+      });
+      if (c.IsNotFound()) {
+        server->UsesOldMethods();
+      } else if (!c.ok()) {
+        return c;
+      } else if (r.status == thrift::Status::OK) {
+        *found = true;
+        Fill(server, /*exclusive=*/true, r, session);
+        return Status::OK();
+      } else if (r.status != thrift::Status::LOCKED) {
+        return Answer(server, r.status);
+      }  // LOCKED: another request has it already (a retry of ours): wait for it below
+    }
+    thrift::Status::type answer = thrift::Status::OK;
+    Status c = Call(server, [&](Rpc* rpc) {
+      answer = rpc->put(session->id_, "", options_.session_timeout_minutes, 0, true);
+    });
+    if (c.ok() && answer != thrift::Status::OK) c = Answer(server, answer);
+    if (!c.ok()) return c;
+    return Fetch(server, true, session, found);
+  }
+
   // A new session under a fresh id. An exclusive request creates it uninitialized on the placed
   // server and locks it; a read-only one creates nothing yet (a crawler's requests cost the
   // fleet no writes): its cookie names the placed server, and a later load of an id the server
@@ -735,13 +780,7 @@ class ClientImpl : public SessionClient {
     } else {
       bool found = false;
       Status s = WithFailover(session->id_, nullptr, [&](Server* server) {
-        thrift::Status::type answer = thrift::Status::OK;
-        Status c = Call(server, [&](Rpc* rpc) {
-          answer = rpc->put(session->id_, "", options_.session_timeout_minutes, 0, true);
-        });
-        if (c.ok() && answer != thrift::Status::OK) c = Answer(server, answer);
-        if (!c.ok()) return c;
-        return Fetch(server, true, session.get(), &found);
+        return Create(server, session.get(), &found);
       });
       if (!s.ok()) return Public(s);
       if (!found) return Status::Unavailable("a new session vanished at once (server restarted?)");

@@ -117,6 +117,25 @@ class MemoryStore : public SessionStore {
 
   Status Put(std::string_view id, std::string_view data, int32_t timeout_minutes, int64_t cookie,
              bool create_uninitialized, WriteResult* out) override {
+    // A create-uninitialized is how a client starts a session under an id it has just drawn
+    // (128 random bits): it may go ahead while Redis cannot be read, so new sessions can start
+    // during a Redis outage. (Any other op on an unknown id fails then; see ReadLower.)
+    return Store(id, data, timeout_minutes, cookie, create_uninitialized,
+                 create_uninitialized ? Lower::kAbsentIfUnreadable : Lower::kRead, out);
+  }
+
+  Status CreateFresh(std::string_view id, int32_t timeout_minutes, WriteResult* out) override {
+    return Store(id, "", timeout_minutes, 0, /*create_uninitialized=*/true, Lower::kAbsent, out);
+  }
+
+ private:
+  // How an op treats an id missing from memory: read the lower tiers (kRead); read them but take
+  // an unreadable backing store as "absent" (kAbsentIfUnreadable); or take it as absent without
+  // reading anything (kAbsent: an id the caller has just drawn cannot be anywhere).
+  enum class Lower { kRead, kAbsentIfUnreadable, kAbsent };
+
+  Status Store(std::string_view id, std::string_view data, int32_t timeout_minutes, int64_t cookie,
+               bool create_uninitialized, Lower lower, WriteResult* out) {
     Status s = CheckSessionId(id);
     if (s.ok()) s = CheckTimeoutMinutes(timeout_minutes);
     if (s.ok()) s = CheckValueSize(data.size(), options_.max_value_bytes);
@@ -131,20 +150,18 @@ class MemoryStore : public SessionStore {
     Entry* fresh = NewEntry(id, static_cast<uint32_t>(h), data, timeout_minutes);
     if (fresh == nullptr) return Status::Internal("out of memory allocating a session item");
     bool consumed = false;
-    // A create-uninitialized is how a client starts a session under an id it has just drawn
-    // (128 random bits): it may go ahead while Redis cannot be read, so new sessions can start
-    // during a Redis outage. (Any other op on an unknown id fails then; see ReadLower.)
     s = WithDiskTier(
         id, h,
         [&](Segment* seg, uint32_t, int64_t now, Leftovers* lo, Load* load) {
           seg->Put(fresh, cookie, create_uninitialized, now, out, lo, load);
           consumed = !load->needed;
         },
-        /*backing_failure_is_absent=*/create_uninitialized);
+        lower);
     if (!consumed) Unref(fresh);
     return s;
   }
 
+ public:
   Status Revalidate(std::string_view id, WriteResult* out) override {
     Status s = CheckSessionId(id);
     if (!s.ok()) return s;
@@ -318,8 +335,7 @@ class MemoryStore : public SessionStore {
   // tiers, reads them (no lock held) and runs `op` again with what was found. Copying a read's
   // value out happens inside `op` but after the segment's lock is released (the entry is pinned).
   template <typename Op>
-  Status WithDiskTier(std::string_view id, uint64_t h, Op op,
-                      bool backing_failure_is_absent = false) {
+  Status WithDiskTier(std::string_view id, uint64_t h, Op op, Lower lower = Lower::kRead) {
     Segment* segment = SegmentFor(h);
     Load load;
     for (int attempt = 0; attempt < kMaxLoadAttempts; ++attempt) {
@@ -328,13 +344,19 @@ class MemoryStore : public SessionStore {
       op(segment, static_cast<uint32_t>(h), clock_->NowMicros(), &lo, &load);
       Dispose(&lo);
       if (!load.needed) return Status::OK();
+      if (lower == Lower::kAbsent) {  // nothing to read: run it again with "none below"
+        load.done = true;
+        load.entry = nullptr;
+        load.floor_version = 0;
+        continue;
+      }
       if (!MayBlock()) {  // an event-loop thread: nothing has changed; run it where it may block
         Leftovers cancel;
         segment->CancelLoad(id, &load, &cancel);
         Dispose(&cancel);
         return Status::WouldBlock("the item must be read from a lower tier");
       }
-      Status s = ReadLower(id, h, backing_failure_is_absent, &load);
+      Status s = ReadLower(id, h, lower == Lower::kAbsentIfUnreadable, &load);
       if (!s.ok()) {
         Leftovers cancel;
         segment->CancelLoad(id, &load, &cancel);

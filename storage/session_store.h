@@ -152,6 +152,14 @@ class SessionStore {
   virtual Status Put(std::string_view id, std::string_view data, int32_t timeout_minutes,
                      int64_t lock_cookie, bool create_uninitialized, WriteResult* out) = 0;
 
+  // Put(id, "", timeout_minutes, 0, create_uninitialized=true) for an id the caller has just
+  // drawn from at least 128 random bits (a new session): the lower tiers and the backing store
+  // are not asked whether the id exists, since it cannot, so it never waits for I/O. An id that
+  // is in memory after all is treated as Put would (its timeout restarts). Misused on an old id,
+  // the item here shadows the backing store's copy until the write-behind finds the newer
+  // version there (a conflict) and the server revalidates it.
+  virtual Status CreateFresh(std::string_view id, int32_t timeout_minutes, WriteResult* out) = 0;
+
   // Deletes the item. kLocked if locked and `lock_cookie` is not the holder's.
   virtual Status Remove(std::string_view id, int64_t lock_cookie, WriteResult* out) = 0;
 

@@ -313,6 +313,32 @@ TEST_F(RedisTest, ContentsAndTtlsInRedis) {
 
 // 2. 200 puts to one session in quick succession with a 500 ms window: a handful of Redis writes,
 // and the last value is what another server restores.
+// startSession creates and locks a new session without asking Redis (the id is fresh), and
+// the new session reaches Redis like any other change.
+TEST_F(RedisTest, StartSessionCreatesAndLocksWithoutReadingRedis) {
+  ServerProcess a;
+  ASSERT_TRUE(a.Start(Flags("a")));
+  TestClient c(a.port());
+  GetResult r;
+  c->startSession(r, "fresh-session-1", 20);
+  ASSERT_EQ(r.status, ts::Status::OK);
+  EXPECT_TRUE(r.initializeItem);
+  EXPECT_GT(r.lockCookie, 0);
+  EXPECT_EQ(r.data, "");
+  GetResult again;
+  c->startSession(again, "fresh-session-1", 20);  // a retry: the lock is held
+  EXPECT_EQ(again.status, ts::Status::LOCKED);
+  EXPECT_EQ(again.lockCookie, r.lockCookie);
+  EXPECT_THROW(c->startSession(again, "fresh-session-2", 0), ts::InvalidRequest);
+  EXPECT_EQ(c->put("fresh-session-1", "cart=1", 20, r.lockCookie, false), ts::Status::OK);
+  Counters counters;
+  EXPECT_TRUE(WaitFor(
+      a.port(), [](Counters& x) { return x["wb_queue_depth"] == 0; }, &counters));
+  EXPECT_EQ(counters["redis_reads"], 0) << "a fresh id needs no read";
+  EXPECT_EQ(counters["requests_start_session"], 3);
+  EXPECT_NE(redis_.Command("HGET ss:v1:fresh-session-1 v"), "(nil)");
+}
+
 TEST_F(RedisTest, HotSessionCoalescesIntoFewWrites) {
   ServerProcess a;
   ASSERT_TRUE(a.Start(Flags("a", {"--write_behind_delay_ms=500"})));

@@ -50,6 +50,18 @@ TEST(Crc32cTest, IncrementalEqualsOneShotAtEverySplit) {
   EXPECT_EQ(Crc32c(b, s.data() + 200, 100), whole);
 }
 
+TEST(Crc32cTest, TheInstructionAndTheTableAgreeOnEveryLengthAndAlignment) {
+  std::string s;
+  for (int i = 0; i < 600; ++i) s.push_back(static_cast<char>((i * 197 + 11) & 0xFF));
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t n = 0; start + n <= s.size(); n += 7) {
+      EXPECT_EQ(Crc32c(0x1234u, s.data() + start, n), Crc32cPortable(0x1234u, s.data() + start, n))
+          << start << " " << n;
+    }
+  }
+  EXPECT_EQ(Crc32cPortable(0, "123456789", 9), 0xE3069283u);
+}
+
 ItemRecord MakeItem(std::string data, int32_t timeout, int64_t expires_at_us, uint64_t version,
                     bool uninitialized) {
   ItemRecord item;
