@@ -135,7 +135,10 @@ void WriteBehind::PersistBatch(const std::vector<std::pair<uint64_t, const Backi
       pending_bytes_ += op->data().size();
     }
   }
-  cv_.SignalAll();
+  // Only a Lookup or a Flush waits for appends; the flusher, which idles on the same condition,
+  // finds newly persisted changes on its next round (waking it for every append would cost a
+  // context switch per event-loop pass).
+  if (persist_waiters_ > 0 || flush_requests_ > 0) cv_.SignalAll();
 }
 
 Status WriteBehind::Recover() {
@@ -156,10 +159,12 @@ Status WriteBehind::Lookup(std::string_view id, BackingOp* op, bool* found) {
       *found = it != pending_.end();
       if (!*found) return Status::OK();
       if (it->second.data_seq != 0 && it->second.unpersisted > 0) {
+        ++persist_waiters_;
         cv_.WaitFor(&mu_, kPersistWaitUs, [&]() REQUIRES(mu_) {
           auto again = pending_.find(std::string(id));
           return again == pending_.end() || again->second.unpersisted == 0;
         });
+        --persist_waiters_;
         it = pending_.find(std::string(id));
         *found = it != pending_.end();
         if (!*found) return Status::OK();  // written meanwhile: the backing store has it

@@ -208,6 +208,7 @@ class WriteBehind {
   size_t pending_bytes_ GUARDED_BY(mu_) = 0;
   uint64_t next_seq_ GUARDED_BY(mu_) = 0;
   int flush_requests_ GUARDED_BY(mu_) = 0;
+  int persist_waiters_ GUARDED_BY(mu_) = 0;  // Lookups waiting for a journal append
   bool stopping_ GUARDED_BY(mu_) = false;
   WriteBehindStats stats_ GUARDED_BY(mu_);
   LatencyHistogram delays_ GUARDED_BY(mu_);
