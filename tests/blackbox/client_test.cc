@@ -189,12 +189,19 @@ TEST_F(ClientTest, AnOpenBreakerKeepsNewSessionsOffADeadServer) {
 
 TEST_F(ClientTest, ConcurrentExclusiveUpdatesLoseNothing) {
   auto app = NewClient();
-  const std::string cookie = AddItem(app.get(), "", "start");
+  std::string owner;
+  const std::string cookie = AddItem(app.get(), "", "start", &owner);
+  const int owner_index = owner == Id(0) ? 0 : 1;
+  // Held while the threads start, so that they really contend: each waits for the lock.
+  std::unique_ptr<Session> held;
+  ASSERT_TRUE(app->Load(cookie, /*exclusive=*/true, &held).ok());
   constexpr int kThreads = 8;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] { AddItem(app.get(), cookie, "t" + std::to_string(t)); });
   }
+  EXPECT_TRUE(Eventually([&] { return Counter(owner_index, "requests_parked") == kThreads; }));
+  EXPECT_TRUE(app->Abandon(held.get()).ok());  // releases the lock, changes nothing
   for (auto& th : threads) th.join();
   const std::string cart = Read(app.get(), cookie)->Get("cart").value_or("");
   for (int t = 0; t < kThreads; ++t) {
