@@ -1,7 +1,8 @@
 // Write-behind to a real redis-server (started on a free loopback port): the three figures of
 // BENCHMARKS.md for issue 4, each with its peer measured in the same run.
 //   1. Redis writes per application write, hot-session workload (peer: a 0 ms window).
-//   2. put latency p50/p99/p99.9 (peers: standalone, Redis without journal, journal with fsync).
+//   2. put latency p50/p99/p99.9 (peers: standalone, Redis without journal, each journal format
+//      with and without fsync).
 //   3. drain time of a backlog of pending changes after a Redis outage (SIGSTOP).
 //
 //   write_behind_bench [repetitions=3] [backlog=100000]
@@ -32,6 +33,7 @@ struct Setup {
   bool sync = false;
   int64_t delay_us = 100'000;
   size_t max_pending_bytes = 64u << 20;  // the server's default
+  JournalFormat format = JournalFormat::kLog;
 };
 
 // A store as session_server builds it, over `redis`.
@@ -48,9 +50,8 @@ class Node {
       wo.max_pending_bytes = setup.max_pending_bytes;
       if (setup.journal) {
         JournalOptions jo;
-        jo.path = dir + "/journal";
         jo.sync = setup.sync;
-        journal_ = OpenJournal(jo, &s);
+        journal_ = OpenJournalIn(dir, setup.format, jo, &s);
         if (!s.ok()) Die(s);
         wo.journal = journal_.get();
       }
@@ -142,9 +143,11 @@ std::vector<double> PutLatency(int redis_port, const Setup& setup, const std::st
 
 // 3. Redis stopped while `backlog` sessions (1 KiB) are written; seconds from its return until
 //    the queue is empty.
-double DrainSeconds(RedisServer* redis, int backlog, bool journal, const std::string& dir) {
+double DrainSeconds(RedisServer* redis, int backlog, bool journal, JournalFormat format,
+                    const std::string& dir) {
   Setup setup;
   setup.journal = journal;
+  setup.format = format;
   // Without a journal the queue would drop what exceeds its bound: give it room for all.
   if (!journal) setup.max_pending_bytes = 1u << 30;
   Node node(setup, redis->port(), dir);
@@ -190,10 +193,15 @@ int Main(int argc, char** argv) {
     const char* name;
     Setup setup;
   };
-  const Mode modes[] = {{"standalone (no Redis)", {false, false, false, 100'000}},
-                        {"Redis, journal off", {true, false, false, 100'000}},
-                        {"Redis, journal on (default)", {true, true, false, 100'000}},
-                        {"Redis, journal on, fsync", {true, true, true, 100'000}}};
+  constexpr size_t kBound = 64u << 20;
+  constexpr JournalFormat kLog = JournalFormat::kLog, kRocks = JournalFormat::kRocksDb;
+  const Mode modes[] = {
+      {"standalone (no Redis)", {false, false, false, 100'000, kBound, kLog}},
+      {"Redis, journal off", {true, false, false, 100'000, kBound, kLog}},
+      {"Redis, log journal (default)", {true, true, false, 100'000, kBound, kLog}},
+      {"Redis, log journal, fsync", {true, true, true, 100'000, kBound, kLog}},
+      {"Redis, rocksdb journal", {true, true, false, 100'000, kBound, kRocks}},
+      {"Redis, rocksdb journal, fsync", {true, true, true, 100'000, kBound, kRocks}}};
   for (const Mode& m : modes) {
     std::vector<double> p50, p99, p999;
     for (int r = 0; r < reps; ++r) {
@@ -203,22 +211,29 @@ int Main(int argc, char** argv) {
       p99.push_back(v[1]);
       p999.push_back(v[2]);
     }
-    std::printf("   %-28s p50 %7.2f  p99 %8.2f  p99.9 %8.2f\n", m.name, Median(p50), Median(p99),
+    std::printf("   %-30s p50 %7.2f  p99 %8.2f  p99.9 %8.2f\n", m.name, Median(p50), Median(p99),
                 Median(p999));
   }
 
   std::printf("3. drain of %d pending changes (1 KiB) after Redis returns (s; median of %d)\n",
               backlog, reps);
-  for (bool journal : {true, false}) {
+  struct DrainMode {
+    const char* name;
+    bool journal;
+    JournalFormat format;
+  };
+  for (const DrainMode& m : {DrainMode{"log", true, JournalFormat::kLog},
+                             DrainMode{"rocksdb", true, JournalFormat::kRocksDb},
+                             DrainMode{"off", false, JournalFormat::kLog}}) {
     std::vector<double> secs;
     for (int r = 0; r < reps; ++r) {
       redis.Command("FLUSHALL");
-      secs.push_back(DrainSeconds(&redis, backlog, journal, fresh_dir(++run)));
+      secs.push_back(DrainSeconds(&redis, backlog, m.journal, m.format, fresh_dir(++run)));
     }
-    std::printf("   journal %-3s: %.2f s (%.0f changes/s)%s\n", journal ? "on" : "off",
-                Median(secs), backlog / Median(secs),
-                journal ? " (values past 64 MiB read back from the journal)"
-                        : " (queue bound raised to 1 GiB)");
+    std::printf("   journal %-7s: %.2f s (%.0f changes/s)%s\n", m.name, Median(secs),
+                backlog / Median(secs),
+                m.journal ? " (values past 64 MiB read back from the journal)"
+                          : " (queue bound raised to 1 GiB)");
   }
   return 0;
 }

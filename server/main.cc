@@ -113,10 +113,9 @@ bool OpenBacking(const ServerConfig& config, Clock* clock, BackingParts* parts) 
     LOG(WARNING) << "no --data_dir: no journal; a crash loses changes Redis does not have yet";
   } else if (config.journal) {
     JournalOptions jo;
-    jo.path = config.data_dir + "/journal";
     jo.sync = config.journal_sync;
     jo.max_value_bytes = kMaxValueBytesCeiling;  // replay what an earlier --max_value_bytes took
-    parts->journal = OpenJournal(jo, &s);
+    parts->journal = OpenJournalIn(config.data_dir, config.journal_format, jo, &s);
     if (!s.ok()) {
       LOG(ERROR) << "cannot open the journal (or run with --nojournal): " << s.ToString();
       return false;

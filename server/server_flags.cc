@@ -61,9 +61,14 @@ DEFINE_int64(redis_timeout_ms, 500,
              "Redis command timeout; a hung Redis costs a write-behind round or a restore read "
              "at most about twice this.");
 DEFINE_bool(journal, true,
-            "Journal every acknowledged change in <data_dir>/journal until Redis has it, so a "
-            "crash (kill -9) loses nothing. Needs --data_dir and --redis. Costs one RocksDB "
-            "write per put/remove (BENCHMARKS.md); off, a crash loses the unwritten window.");
+            "Journal every acknowledged change in <data_dir> until Redis has it, so a crash "
+            "(kill -9) loses nothing. Needs --data_dir and --redis. Costs one append per group "
+            "of puts/removes (BENCHMARKS.md); off, a crash loses the unwritten window.");
+DEFINE_string(journal_format, "rocksdb",
+              "log: segment files of our own in <data_dir>/journal-log, one write(2) per group "
+              "of changes. rocksdb: a RocksDB database in <data_dir>/journal (the format before "
+              "the log; costs more CPU per change). A start with one format moves what the "
+              "other format's directory holds into it first (docs/JOURNAL.md).");
 DEFINE_bool(journal_sync, false,
             "fsync the journal on every append: survives power loss too, at the cost of an fsync "
             "per (grouped) write. Off, journaled changes survive process crashes.");
@@ -187,6 +192,13 @@ Status ConfigFromFlags(ServerConfig* c) {
   c->write_behind.delay_us = FLAGS_write_behind_delay_ms * 1000;
   c->write_behind.max_pending_bytes = FLAGS_max_pending_bytes;
   c->journal = FLAGS_journal;
+  if (FLAGS_journal_format == "log") {
+    c->journal_format = JournalFormat::kLog;
+  } else if (FLAGS_journal_format == "rocksdb") {
+    c->journal_format = JournalFormat::kRocksDb;
+  } else {
+    return Status::InvalidArgument("--journal_format must be log or rocksdb");
+  }
   c->journal_sync = FLAGS_journal_sync;
 
   c->dc = FLAGS_dc;

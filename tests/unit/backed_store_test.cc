@@ -59,7 +59,7 @@ class BackedStoreTest : public ::testing::Test {
     if (!journal_dir.empty()) {
       JournalOptions jo;
       jo.path = journal_dir;
-      n.journal = OpenJournal(jo, &s);
+      n.journal = OpenLogJournal(jo, &s);
       EXPECT_TRUE(s.ok()) << s.ToString();
       wo.journal = n.journal.get();
     }

@@ -1,5 +1,5 @@
-// Group commit (storage/commit_group.h) over a real journal (RocksDB in a temp dir) and a real
-// redis-server: a change persisted while a group is installed is journaled only at Commit, and
+// Group commit (storage/commit_group.h) over a real journal (the log format in a temp dir) and a
+// real redis-server: a change persisted while a group is installed is journaled only at Commit, and
 // the write-behind queue does not write it to Redis before that.
 #include "storage/commit_group.h"
 
@@ -28,7 +28,7 @@ class CommitGroupTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.ToString();
     JournalOptions jo;
     jo.path = dir_.path() + "/journal";
-    journal_ = OpenJournal(jo, &s);
+    journal_ = OpenLogJournal(jo, &s);
     ASSERT_TRUE(s.ok()) << s.ToString();
     WriteBehindOptions wo;
     wo.delay_us = 0;  // due at once: only the journal holds it back
