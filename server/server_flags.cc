@@ -64,7 +64,7 @@ DEFINE_bool(journal, true,
             "Journal every acknowledged change in <data_dir> until Redis has it, so a crash "
             "(kill -9) loses nothing. Needs --data_dir and --redis. Costs one append per group "
             "of puts/removes (BENCHMARKS.md); off, a crash loses the unwritten window.");
-DEFINE_string(journal_format, "rocksdb",
+DEFINE_string(journal_format, "log",
               "log: segment files of our own in <data_dir>/journal-log, one write(2) per group "
               "of changes. rocksdb: a RocksDB database in <data_dir>/journal (the format before "
               "the log; costs more CPU per change). A start with one format moves what the "

@@ -32,7 +32,7 @@ struct ServerConfig {
   RedisOptions redis;
   WriteBehindOptions write_behind;  // journal pointer filled in by main
   bool journal = true;
-  JournalFormat journal_format = JournalFormat::kRocksDb;
+  JournalFormat journal_format = JournalFormat::kLog;
   bool journal_sync = false;
   // Two data centres (docs/TWO_SITES.md): replication is on when dc is set with a remote fleet.
   std::string dc;

@@ -257,6 +257,9 @@ class RedisTest : public ::testing::Test {
         b->port(), writer.sessions(), [&](int i) { return writer.Id(i); },
         [&](int i) { return writer.last(i); }, "server B");
   }
+  void KillNineWithPendingChangesThenRestart(const std::string& name,
+                                             const std::vector<std::string>& before,
+                                             const std::vector<std::string>& after);
 
   RedisServer redis_;
   TempDir dir_{"ss-redis"};
@@ -513,14 +516,17 @@ TEST_F(RedisTest, RedisPausedUnderLoadThenDrains) {
 
 // 6. Server A killed with -9 while Redis (hung) could take none of its last changes: restarted on
 // the same data dir, A replays its journal into Redis, and server B then serves every session's
-// last acknowledged value.
-TEST_F(RedisTest, KillNineWithPendingChangesReplaysJournal) {
+// last acknowledged value. `before` and `after` are A's extra flags before and after the restart;
+// `name` its data dir.
+void RedisTest::KillNineWithPendingChangesThenRestart(const std::string& name,
+                                                      const std::vector<std::string>& before,
+                                                      const std::vector<std::string>& after) {
   constexpr int kSessions = 300;
   constexpr int kRemoveEvery = 10;  // and every 10th session is removed while Redis hangs
   auto id = [](int i) { return "journal-" + std::to_string(i); };
   {
     ServerProcess a;
-    ASSERT_TRUE(a.Start(Flags("a")));
+    ASSERT_TRUE(a.Start(Flags(name, before)));
     TestClient c(a.port());
     // Created while Redis is up (a put of an id the server does not hold reads Redis first).
     for (int i = 0; i < kSessions; ++i) {
@@ -543,7 +549,7 @@ TEST_F(RedisTest, KillNineWithPendingChangesReplaysJournal) {
   }
 
   ServerProcess restarted;
-  ASSERT_TRUE(restarted.Start(Flags("a")));
+  ASSERT_TRUE(restarted.Start(Flags(name, after)));
   Counters counters;
   EXPECT_TRUE(WaitFor(
       restarted.port(),
@@ -566,6 +572,18 @@ TEST_F(RedisTest, KillNineWithPendingChangesReplaysJournal) {
     c->get(r, id(i));
     EXPECT_EQ(r.status, ts::Status::NOT_FOUND) << id(i) << " was removed on server A";
   }
+}
+
+TEST_F(RedisTest, KillNineWithPendingChangesReplaysJournal) {
+  KillNineWithPendingChangesThenRestart("a", {}, {});
+}
+
+// The same across a change of --journal_format: the restarted server moves the other format's
+// entries into its own journal first.
+TEST_F(RedisTest, KillNineThenRestartWithTheOtherJournalFormat) {
+  KillNineWithPendingChangesThenRestart("rocksdb-then-log", {"--journal_format=rocksdb"}, {});
+  if (HasFatalFailure()) return;
+  KillNineWithPendingChangesThenRestart("log-then-rocksdb", {}, {"--journal_format=rocksdb"});
 }
 
 // Beyond the brief's list: a hung Redis while the queue is over --max_pending_bytes (queued values
