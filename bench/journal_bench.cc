@@ -10,10 +10,9 @@
 //
 //   build/release/bench/journal_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
-#include <unistd.h>
+#include <malloc.h>
 
 #include <deque>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,26 +93,22 @@ void BM_AppendAndErase(benchmark::State& state, JournalFormat format) {
   state.SetItemsProcessed(state.iterations() * kGroupEntries);
 }
 
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
+// Bytes the heap has handed out and not taken back (glibc).
+int64_t HeapBytesInUse() { return static_cast<int64_t>(mallinfo2().uordblks); }
 
 // Memory of the log format's index per live entry: 200k entries (session ids of 19-20 bytes,
-// values of 64 bytes) kept, resident set size before and after. Run once.
+// values of 64 bytes) kept, heap in use before and after. Run once.
 void BM_LogIndexBytesPerEntry(benchmark::State& state) {
   constexpr int kGroups = 25'000;
   for (auto _ : state) {
     TempDir dir("ss-journal-bench");
     std::unique_ptr<Journal> journal = OpenIn(dir, JournalFormat::kLog);
     Groups groups(64);
-    const int64_t before = ResidentBytes();
+    const int64_t before = HeapBytesInUse();
     for (int i = 0; i < kGroups; ++i) {
       if (!journal->AppendBatch(groups.Next()).ok()) std::abort();
     }
-    state.counters["bytes_per_entry"] = static_cast<double>(ResidentBytes() - before) /
+    state.counters["bytes_per_entry"] = static_cast<double>(HeapBytesInUse() - before) /
                                         (static_cast<double>(kGroups) * kGroupEntries);
   }
 }
