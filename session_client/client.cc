@@ -1,7 +1,6 @@
 // The SessionClient behind SessionClient::Create (contract in include/session_client/client.h).
 #include "session_client/client.h"
 
-#include <poll.h>
 #include <thrift/TApplicationException.h>
 #include <thrift/TConfiguration.h>
 #include <thrift/protocol/TBinaryProtocol.h>
@@ -60,6 +59,7 @@ using apache::thrift::transport::TBufferedTransport;
 using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransport;
+using apache::thrift::transport::TTransportException;
 using Rpc = thrift::SessionServiceClient;
 
 // Sessions up to the server's ceiling must fit a reply frame; Thrift's default (16 MB) would
@@ -75,12 +75,6 @@ struct Connection {
   std::shared_ptr<TSocket> socket;
   std::shared_ptr<TTransport> transport;
   std::unique_ptr<Rpc> rpc;
-  // An idle connection with something to read is dead: the server closed it (it restarted, or
-  // dropped idle connections) or broke the protocol. Using it would fail the request.
-  bool Dead() const {
-    pollfd p{static_cast<int>(socket->getSocketFD()), POLLIN, 0};
-    return poll(&p, 1, 0) != 0;
-  }
   ~Connection() {
     try {
       transport->close();
@@ -123,19 +117,15 @@ class Server {
   bool KnowsNewMethods() const { return new_methods_.load(std::memory_order_relaxed); }
   void UsesOldMethods() { new_methods_.store(false, std::memory_order_relaxed); }
 
-  // An idle connection that is still open, or null (then the caller opens one).
+  // An idle connection, or null (then the caller opens one). It is not checked (that would cost
+  // a poll per request): one the server closed meanwhile fails its next call, which Call then
+  // makes again on a new connection.
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_) {
-    std::unique_ptr<Connection> c;
-    while (true) {
-      {
-        MutexLock l(&mu_);
-        if (idle_.empty()) return nullptr;
-        c = std::move(idle_.back());
-        idle_.pop_back();
-      }
-      if (!c->Dead()) return c;
-      c.reset();  // closed outside mu_
-    }
+    MutexLock l(&mu_);
+    if (idle_.empty()) return nullptr;
+    std::unique_ptr<Connection> c = std::move(idle_.back());
+    idle_.pop_back();
+    return c;
   }
   void ReturnIdle(std::unique_ptr<Connection> c) EXCLUDES(mu_) {
     MutexLock l(&mu_);
@@ -403,6 +393,7 @@ class ClientImpl : public SessionClient {
     s.lock_waits = lock_waits_;
     s.locks_forced = locks_forced_;
     s.rpc_errors = rpc_errors_;
+    s.stale_connections = stale_connections_;
     s.view_refreshes = view_refreshes_;
     s.handoffs_followed = handoffs_followed_;
     s.revalidations = revalidations_;
@@ -631,41 +622,62 @@ class ClientImpl : public SessionClient {
   Status Call(Server* server, Fn fn) {
     if (server == nullptr) return Status::IOError("server not in the membership view");
     server->ClaimProbe(MonotonicMicros());
-    std::unique_ptr<Connection> c;
-    try {
-      c = server->TakeIdle();
-      if (c == nullptr) {
-        c = server->Open();
-        MutexLock l(&stats_mu_);
-        ++connections_opened_[server->id()];
+    for (int attempt = 0;; ++attempt) {
+      std::unique_ptr<Connection> c;
+      bool pooled = false;
+      try {
+        c = server->TakeIdle();
+        pooled = c != nullptr;
+        if (c == nullptr) {
+          c = server->Open();
+          MutexLock l(&stats_mu_);
+          ++connections_opened_[server->id()];
+        }
+        fn(c->rpc.get());
+        server->ReturnIdle(std::move(c));
+        server->Succeeded();
+        return Status::OK();
+      } catch (const thrift::InvalidRequest& e) {
+        server->ReturnIdle(std::move(c));  // a complete reply: the connection is fine
+        return Status::InvalidArgument(e.message);
+      } catch (const apache::thrift::TApplicationException& e) {
+        server->ReturnIdle(std::move(c));
+        if (e.getType() == apache::thrift::TApplicationException::UNKNOWN_METHOD) {
+          return Status::NotFound(server->id() + ": " + e.what());
+        }
+        return Status::Unavailable(server->id() + ": " + e.what());
+      } catch (const apache::thrift::protocol::TProtocolException& e) {
+        ++rpc_errors_;
+        return Status::Internal(server->id() + ": " + e.what());
+      } catch (const TTransportException& e) {
+        // A pooled connection the server closed while it sat idle (the server restarted or
+        // stopped): closed, or reset, before any reply. The server that closed it never ran
+        // this request; once more on a new connection (which fails at once if it is down).
+        if (pooled && attempt == 0 &&
+            (e.getType() == TTransportException::END_OF_FILE ||
+             e.getType() == TTransportException::NOT_OPEN)) {
+          ++stale_connections_;
+          server->DropIdle();  // its other idle connections were closed too
+          continue;
+        }
+        return Unreachable(server, e);
+      } catch (const TException& e) {
+        return Unreachable(server, e);
+      } catch (const std::exception& e) {
+        ++rpc_errors_;
+        server->Failed(MonotonicMicros());
+        return Status::IOError(server->id() + ": " + e.what());
       }
-      fn(c->rpc.get());
-      server->ReturnIdle(std::move(c));
-      server->Succeeded();
-      return Status::OK();
-    } catch (const thrift::InvalidRequest& e) {
-      server->ReturnIdle(std::move(c));  // a complete reply: the connection is fine
-      return Status::InvalidArgument(e.message);
-    } catch (const apache::thrift::TApplicationException& e) {
-      server->ReturnIdle(std::move(c));
-      if (e.getType() == apache::thrift::TApplicationException::UNKNOWN_METHOD) {
-        return Status::NotFound(server->id() + ": " + e.what());
-      }
-      return Status::Unavailable(server->id() + ": " + e.what());
-    } catch (const apache::thrift::protocol::TProtocolException& e) {
-      ++rpc_errors_;
-      return Status::Internal(server->id() + ": " + e.what());
-    } catch (const TException& e) {
-      ++rpc_errors_;
-      server->Failed(MonotonicMicros());
-      server->DropIdle();
-      RefreshSoon();
-      return Status::IOError(server->id() + ": " + e.what());
-    } catch (const std::exception& e) {
-      ++rpc_errors_;
-      server->Failed(MonotonicMicros());
-      return Status::IOError(server->id() + ": " + e.what());
     }
+  }
+
+  // Call's answer when `server` could not be reached.
+  Status Unreachable(Server* server, const TException& e) {
+    ++rpc_errors_;
+    server->Failed(MonotonicMicros());
+    server->DropIdle();
+    RefreshSoon();
+    return Status::IOError(server->id() + ": " + e.what());
   }
 
   // get/getExclusive on `server`, waiting out other requests' locks (bounded by lock_wait_ms in
@@ -857,7 +869,8 @@ class ClientImpl : public SessionClient {
   std::atomic<uint64_t> view_refreshes_{0}, handoffs_followed_{0}, revalidations_{0};
   std::atomic<uint64_t> remote_calls_{0}, site_failovers_{0};
   std::atomic<uint64_t> loads_{0}, commits_{0}, new_sessions_{0}, cookies_rejected_{0},
-      cookies_foreign_server_{0}, failovers_{0}, lock_waits_{0}, locks_forced_{0}, rpc_errors_{0};
+      cookies_foreign_server_{0}, failovers_{0}, lock_waits_{0}, locks_forced_{0}, rpc_errors_{0},
+      stale_connections_{0};
   mutable Mutex stats_mu_;
   std::map<std::string, uint64_t> connections_opened_ GUARDED_BY(stats_mu_);
   // Declared last (they use the rest); the destructor stops them first anyway.

@@ -237,6 +237,27 @@ TEST_F(ClientTest, AWaitingLoadIsAnsweredWhenTheHolderCommits) {
       << "answered on release, not by a poll";
 }
 
+// A restarted server closed the client's pooled connections; the next request on one is made
+// again on a new connection (pooled connections are not polled before use), not failed over.
+TEST_F(ClientTest, APooledConnectionToARestartedServerIsReplaced) {
+  auto app = NewClient();
+  std::string owner;
+  const std::string cookie = NewSessionOn(app.get(), 0, &owner);
+  ASSERT_EQ(owner, Id(0));
+  const int port = servers_[0]->port();
+  servers_[0]->Stop(SIGTERM);
+  ASSERT_TRUE(StartAgain(0, port));
+  const ClientStats before = app->GetStats();
+  std::string served_by;
+  EXPECT_EQ(AddItem(app.get(), cookie, "b", &served_by).empty(), false);
+  EXPECT_EQ(served_by, Id(0));
+  const ClientStats after = app->GetStats();
+  EXPECT_GE(after.stale_connections, before.stale_connections + 1);
+  EXPECT_EQ(after.rpc_errors, before.rpc_errors);
+  EXPECT_EQ(after.failovers, before.failovers);
+  EXPECT_EQ(Read(app.get(), cookie)->Get("cart").value_or(""), "a;b;");
+}
+
 TEST_F(ClientTest, SignOutWinsOverASaveInFlight) {
   auto app = NewClient();
   const std::string cookie = AddItem(app.get(), "", "secret");

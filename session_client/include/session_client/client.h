@@ -142,6 +142,8 @@ struct ClientStats {
   // lock_waits: calls that found the session locked (answered LOCKED, or waited on the server).
   uint64_t lock_waits = 0, locks_forced = 0;
   uint64_t rpc_errors = 0;
+  // Pooled connections found closed by the server (it restarted) and replaced for that call.
+  uint64_t stale_connections = 0;
   uint64_t view_refreshes = 0;     // successful registry reads
   uint64_t handoffs_followed = 0;  // MOVED answers (a draining server handed a session off)
   uint64_t revalidations = 0;      // failovers that first brought the new server's copy up to date
