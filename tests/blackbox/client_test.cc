@@ -514,6 +514,11 @@ TEST_F(ClientTest, AServerThatCannotBeReachedMakesTheClientReadTheRegistryAtOnce
   ClientOptions options;
   options.registry = "127.0.0.1:" + std::to_string(redis_.port());
   options.view_refresh_ms = 60'000;
+  fleet::Registry registry("127.0.0.1", redis_.port());
+  ASSERT_TRUE(Eventually([&] {  // both servers have registered (their first heartbeat)
+    std::vector<fleet::Member> members;
+    return registry.List(&members).ok() && members.size() == 2;
+  }));
   auto app = NewClient(options);
   // The first registry read (at start) is done, with both servers in it.
   ASSERT_TRUE(Eventually([&] { return app->GetStats().view_refreshes == 1; }));
@@ -522,7 +527,6 @@ TEST_F(ClientTest, AServerThatCannotBeReachedMakesTheClientReadTheRegistryAtOnce
   const std::string cookie = NewSessionOn(app.get(), 1, &owner);
   ASSERT_EQ(owner, Id(1));
   servers_[1]->Stop(SIGKILL);
-  fleet::Registry registry("127.0.0.1", redis_.port());
   ASSERT_TRUE(Eventually([&] {  // its entry expires (3 heartbeats)
     std::vector<fleet::Member> members;
     return registry.List(&members).ok() && members.size() == 1;

@@ -614,6 +614,10 @@ TEST_F(RedisTest, QueueOverflowAndEvictionWhileRedisHangs) {
   EXPECT_GT(counters["spills"], 0) << "600 KB of sessions in a 256 KiB memory tier";
   EXPECT_EQ(counters["wb_dropped"], 0);
   auto last = [&](int i) { return value(i, 3); };
+  // Until the disk writer has taken everything staged: a session still staged would be pulled
+  // back from there, not read from the queue (event loops do not wait for the writer).
+  ASSERT_TRUE(WaitFor(
+      a.port(), [](Counters& x) { return x["staged_items"] == 0; }, &counters));
   ExpectServes(a.port(), kSessions, id, last, "server A while Redis hangs");
   EXPECT_GT(GetCounters(a.port())["restored_from_queue"], 0)
       << "sessions that left memory before Redis had them come back from the queue";
