@@ -252,9 +252,9 @@ void SessionHandler::ThrowIfError(const Status& s) {
                                               s.ToString());
 }
 
-void SessionHandler::FillGetResult(const ReadResult& r, thrift::GetResult* out) {
+void SessionHandler::FillGetResult(ReadResult&& r, thrift::GetResult* out) {
   out->status = ToThrift(r.outcome);
-  out->data = r.data;
+  out->data = std::move(r.data);
   out->timeoutMinutes = r.timeout_minutes;
   out->lockCookie = r.lock_cookie;
   out->lockAgeMs = r.lock_age_ms;
@@ -271,7 +271,7 @@ void SessionHandler::Read(Op op, const std::string& session_id, bool exclusive,
   }
   ReadResult r;
   Check(op, exclusive ? store_->GetExclusive(session_id, &r) : store_->Get(session_id, &r));
-  FillGetResult(r, result);
+  FillGetResult(std::move(r), result);
 }
 
 void SessionHandler::get(thrift::GetResult& result, const std::string& session_id) {
@@ -307,7 +307,7 @@ void SessionHandler::startSession(thrift::GetResult& result, const std::string& 
   Check(kStartSession, store_->CreateFresh(session_id, timeout_minutes, &w));
   ReadResult r;
   Check(kStartSession, store_->GetExclusive(session_id, &r));  // in memory: no I/O
-  FillGetResult(r, &result);
+  FillGetResult(std::move(r), &result);
 }
 
 thrift::Status::type SessionHandler::releaseExclusive(const std::string& session_id,

@@ -109,7 +109,8 @@ class SessionHandler : public thrift::SessionServiceIf {
   void Read(Op op, const std::string& session_id, bool exclusive, thrift::GetResult* result);
   // Wakes the requests parked on the lock of `id` (a request may just have released it).
   void Released(const std::string& id);
-  static void FillGetResult(const ReadResult& r, thrift::GetResult* out);
+  // Moves the read's data into the reply.
+  static void FillGetResult(ReadResult&& r, thrift::GetResult* out);
   // Draining: true if the request for `id` is to be answered MOVED (see SetState).
   bool HandOff(const std::string& id);
   // Draining: writes the change just made to `id` through to Redis before the answer.
