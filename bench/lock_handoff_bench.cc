@@ -23,12 +23,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace ts = thrift;
 
-int64_t Parked(int port) {
-  TestClient c(port);
-  ts::ServerInfo info;
-  c->info(info);
-  return info.counters["requests_parked"];
-}
+// The number of requests parked on locks now.
+int64_t Parked(int port) { return ServerCounter(port, "requests_parked"); }
 
 // Hand-off latencies in microseconds, one per round.
 std::vector<int64_t> Run(int port, bool server_waits, int rounds) {

@@ -22,13 +22,8 @@ using apache::thrift::transport::TSocket;
 using thrift::GetResult;
 namespace ts = thrift;
 
-// The number of requests parked on locks now (info's requests_parked).
-int64_t Parked(int port) {
-  TestClient c(port);
-  ts::ServerInfo info;
-  c->info(info);
-  return info.counters["requests_parked"];
-}
+// The number of requests parked on locks now.
+int64_t Parked(int port) { return ServerCounter(port, "requests_parked"); }
 
 // A client whose requests are written into one buffer and sent with one write, so that the
 // server receives them together; the replies are read back in order.

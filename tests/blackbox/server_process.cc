@@ -191,4 +191,11 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+int64_t ServerCounter(int port, const std::string& name) {
+  TestClient c(port);
+  thrift::ServerInfo info;
+  c->info(info);
+  return info.counters[name];
+}
+
 }  // namespace sessionserver

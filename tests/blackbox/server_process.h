@@ -76,6 +76,9 @@ bool Eventually(Cond cond, int timeout_ms = 10'000) {
 // closed the connection within `timeout_ms` (reading whatever it sent first).
 bool ServerClosesAfter(int port, const std::string& bytes, int timeout_ms = 5000);
 
+// The info() counter `name` of the server on 127.0.0.1:port (0 if it does not report it).
+int64_t ServerCounter(int port, const std::string& name);
+
 // Runs `command` with /bin/sh and returns what it printed on stdout. Its stderr is not captured
 // (it goes to the test's stderr), so usage text and error messages cannot satisfy a check.
 std::string CommandOutput(const std::string& command);
